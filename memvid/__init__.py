@@ -1,0 +1,70 @@
+"""memvid: portable, serverless memory for AI agents, in one ``.mv2`` file.
+
+>>> from memvid import Memvid, PutOptions
+"""
+
+from __future__ import annotations
+
+from memvid.api import CapsuleStats, CapsuleView, Memvid
+from memvid.engine.verify import Finding, VerifyReport
+from memvid.errors import (
+    CapsuleExistsError,
+    CapsuleLockedError,
+    CapsuleNotFoundError,
+    ChecksumError,
+    ClosedError,
+    CommitNotFoundError,
+    CorruptCapsuleError,
+    DurabilityError,
+    FrameNotFoundError,
+    InvalidInputError,
+    LimitExceededError,
+    MemvidError,
+    NotACapsuleError,
+    ReadOnlyError,
+    ReadOnlyViewError,
+    UnsupportedVersionError,
+)
+from memvid.frame import Frame, PutOptions, PutOptionsBuilder
+from memvid.recovery import RecoverResult, recover
+from memvid.timeline import CommitInfo, CommitResult
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CapsuleExistsError",
+    "CapsuleLockedError",
+    "CapsuleNotFoundError",
+    "CapsuleStats",
+    "CapsuleView",
+    "ChecksumError",
+    "ClosedError",
+    "CommitInfo",
+    "CommitNotFoundError",
+    "CommitResult",
+    "CorruptCapsuleError",
+    "DurabilityError",
+    "Finding",
+    "Frame",
+    "FrameNotFoundError",
+    "InvalidInputError",
+    "LimitExceededError",
+    "Memvid",
+    "MemvidError",
+    "NotACapsuleError",
+    "PutOptions",
+    "PutOptionsBuilder",
+    "ReadOnlyError",
+    "ReadOnlyViewError",
+    "RecoverResult",
+    "UnsupportedVersionError",
+    "VerifyReport",
+    "__version__",
+    "recover",
+]
+
+for _name in __all__:
+    _obj = globals()[_name]
+    if isinstance(_obj, type):
+        _obj.__module__ = "memvid"
+del _name, _obj

@@ -1,0 +1,411 @@
+"""The read side: finding the latest commit, and reading one commit's state.
+
+Opening reads the header, the file's tail and one manifest: its cost does not
+depend on the capsule's size. Everything else (segment directories, frame
+batches, tombstones) is read on demand, verified block by block, and cached.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, Final
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from memvid.engine.manifest import (
+    BatchEntry,
+    Manifest,
+    SegmentDir,
+    SegmentEntry,
+    TombstoneEntry,
+    decode_manifest,
+    decode_segment_dir,
+)
+from memvid.engine.rows import decode_batch, frames_of
+from memvid.errors import ChecksumError, CorruptCapsuleError, LimitExceededError
+from memvid.format.block import BLOCK_HEADER_SIZE, BlockKind, BlockRef, decode_block, kind_name
+from memvid.format.checksum import commit_digest
+from memvid.format.header import HEADER_SIZE, Header, Slot, best_slot, decode_header
+from memvid.format.limits import MAX_BLOCK_STORED, MAX_MANIFEST_RAW
+from memvid.format.trailer import TRAILER_MAGIC, TRAILER_SIZE, Trailer, decode_trailer
+from memvid.frame import Frame
+from memvid.storage import Storage
+
+DELETED: Final = (1 << 64) - 1
+"""The cause recorded for a frame removed by delete (an update records the new frame's id)."""
+
+_SCAN_CHUNK: Final = 1 << 20
+
+
+class _LRU:
+    def __init__(self, capacity: int) -> None:
+        self._data: OrderedDict[Any, Any] = OrderedDict()
+        self._capacity = capacity
+
+    def get(self, key: Any, load: Callable[[], Any]) -> Any:
+        try:
+            self._data.move_to_end(key)
+            return self._data[key]
+        except KeyError:
+            value = load()
+            self._data[key] = value
+            if len(self._data) > self._capacity:
+                self._data.popitem(last=False)
+            return value
+
+
+class BlockReader:
+    """Verified, cached block reads for every snapshot of one open capsule."""
+
+    def __init__(self, storage: Storage) -> None:
+        self.storage = storage
+        self._batches = _LRU(64)
+        self._dirs = _LRU(4096)
+        self._tombstones = _LRU(4096)
+
+    def raw(self, ref: BlockRef, kind: BlockKind, limit: int) -> bytes:
+        if ref.length > MAX_BLOCK_STORED + BLOCK_HEADER_SIZE:
+            raise LimitExceededError(f"block reference at offset {ref.offset} declares {ref.length} bytes")
+        if ref.offset < HEADER_SIZE or ref.offset + ref.length > limit:
+            raise CorruptCapsuleError(
+                f"{kind_name(kind)} block reference at offset {ref.offset} lies outside the commit",
+                offset=ref.offset,
+                kind=kind_name(kind),
+            )
+        return decode_block(self.storage.read(ref.offset, ref.length), ref, kind)
+
+    def manifest(self, ref: BlockRef, commit_hash: bytes, limit: int) -> Manifest:
+        payload = self.raw(ref, BlockKind.MANIFEST, limit)
+        if len(payload) > MAX_MANIFEST_RAW:
+            raise LimitExceededError(f"manifest at offset {ref.offset} is {len(payload)} bytes")
+        if commit_digest(payload) != commit_hash:
+            raise ChecksumError(
+                f"commit manifest at offset {ref.offset} does not match its commit hash",
+                offset=ref.offset,
+                kind="manifest",
+            )
+        return decode_manifest(payload, ref.offset)
+
+    def segment_dir(self, entry: SegmentEntry, limit: int) -> SegmentDir:
+        def load() -> SegmentDir:
+            d = decode_segment_dir(self.raw(entry.ref, BlockKind.SEGMENT, limit), entry.ref.offset)
+            rows = sum(b.rows for b in d.batches)
+            if rows != entry.rows or d.batches[0].first_id != entry.first_id or d.batches[-1].last_id != entry.last_id:
+                raise CorruptCapsuleError(
+                    f"segment directory at offset {entry.ref.offset} does not match its manifest entry",
+                    offset=entry.ref.offset,
+                )
+            return d
+
+        result: SegmentDir = self._dirs.get(entry.ref.offset, load)
+        return result
+
+    def batch(self, entry: BatchEntry, limit: int) -> pa.RecordBatch:
+        def load() -> pa.RecordBatch:
+            payload = self.raw(entry.ref, BlockKind.FRAMES, limit)
+            return decode_batch(
+                payload, offset=entry.ref.offset, rows=entry.rows, first_id=entry.first_id, last_id=entry.last_id
+            )
+
+        result: pa.RecordBatch = self._batches.get(entry.ref.offset, load)
+        return result
+
+    def tombstones(self, entry: TombstoneEntry, limit: int) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint64]]:
+        def load() -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint64]]:
+            payload = self.raw(entry.ref, BlockKind.TOMBSTONES, limit)
+            if len(payload) != 16 * entry.count:
+                raise CorruptCapsuleError(
+                    f"tombstones block at offset {entry.ref.offset} holds {len(payload)} bytes, "
+                    f"expected {16 * entry.count}",
+                    offset=entry.ref.offset,
+                )
+            values = np.frombuffer(payload, dtype="<u8")
+            return values[: entry.count], values[entry.count :]
+
+        result: tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint64]] = self._tombstones.get(entry.ref.offset, load)
+        return result
+
+
+def encode_tombstones(dead: dict[int, int]) -> bytes:
+    ids = np.fromiter(sorted(dead), dtype="<u8", count=len(dead))
+    causes = np.fromiter((dead[int(i)] for i in ids), dtype="<u8", count=len(dead))
+    return ids.tobytes() + causes.tobytes()
+
+
+# -- finding the head -----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    header: Header
+    trailer: Trailer
+    trailer_offset: int
+    slot: Slot | None
+    file_size: int
+    manifest_ref: BlockRef
+
+    @property
+    def end(self) -> int:
+        """Where the committed data ends: everything after is a torn tail."""
+        return self.trailer_offset + TRAILER_SIZE
+
+
+def manifest_ref_of(trailer: Trailer, digest: bytes) -> BlockRef:
+    return BlockRef(trailer.manifest_offset, trailer.manifest_length, digest)
+
+
+def read_trailer(storage: Storage, offset: int) -> Trailer | None:
+    if offset < HEADER_SIZE:
+        return None
+    return decode_trailer(storage.read(offset, TRAILER_SIZE), offset)
+
+
+def _trailer_candidates(storage: Storage, size: int) -> Iterator[int]:
+    """Offsets of the trailer magic, from the end of the file backwards."""
+    pos = size - TRAILER_SIZE
+    if pos < HEADER_SIZE:
+        return
+    # The common case first: the file ends with a trailer.
+    yield pos
+    hi = pos  # candidates are < hi from here on
+    while hi > HEADER_SIZE:
+        lo = max(HEADER_SIZE, hi - _SCAN_CHUNK)
+        buf = storage.read(lo, hi - lo + len(TRAILER_MAGIC) - 1)
+        end = len(buf)
+        while True:
+            i = buf.rfind(TRAILER_MAGIC, 0, end)
+            if i < 0:
+                break
+            if lo + i < hi:
+                yield lo + i
+            end = i + len(TRAILER_MAGIC) - 1
+        hi = lo
+
+
+def manifest_digest(storage: Storage, trailer: Trailer) -> bytes:
+    """The block digest stored in the manifest block's header (checked when the block is read)."""
+    return storage.read(trailer.manifest_offset + 48, 16)
+
+
+def find_head(storage: Storage, reader: BlockReader) -> tuple[Head, Manifest]:
+    """The latest intact commit, and its manifest.
+
+    The last valid trailer wins. A trailer whose manifest does not verify is a
+    torn write when no durable record says that commit finished, and damage
+    when the header slot (written only after the commit's fsync) names it.
+    A slot naming a later commit that lies inside the file but cannot be
+    found is damage too; one past the end of the file means truncation.
+    """
+    size = storage.size()
+    header_bytes = storage.read(0, HEADER_SIZE)
+    header = decode_header(header_bytes)
+    slot = best_slot(header_bytes)
+    for offset in _trailer_candidates(storage, size):
+        trailer = read_trailer(storage, offset)
+        if trailer is None or trailer.manifest_offset < HEADER_SIZE:
+            continue
+        ref = manifest_ref_of(trailer, manifest_digest(storage, trailer))
+        try:
+            manifest = reader.manifest(ref, trailer.commit_hash, offset)
+        except (CorruptCapsuleError, LimitExceededError) as exc:
+            if slot is not None and slot.trailer_offset == offset and slot.seq == trailer.seq:
+                raise ChecksumError(
+                    f"the latest durable commit (seq {trailer.seq}) is damaged: {exc}",
+                    offset=trailer.manifest_offset,
+                    kind="manifest",
+                ) from None
+            continue
+        if manifest.seq != trailer.seq:
+            raise CorruptCapsuleError(f"commit at offset {offset} disagrees with its trailer on its sequence number")
+        if slot is not None and slot.seq > trailer.seq and slot.trailer_offset + TRAILER_SIZE <= size:
+            raise ChecksumError(
+                f"the latest durable commit (seq {slot.seq}, trailer at offset {slot.trailer_offset}) is damaged",
+                offset=slot.trailer_offset,
+                kind="trailer",
+            )
+        head = Head(header, trailer, offset, slot, size, ref)
+        return head, manifest
+    raise CorruptCapsuleError("no intact commit found in the capsule (is the file truncated?)")
+
+
+# -- one commit's state ---------------------------------------------------------------
+
+
+class Snapshot:
+    """The state of the capsule as of one commit. Immutable; safe to share."""
+
+    def __init__(
+        self, reader: BlockReader, manifest: Manifest, commit_hash: bytes, manifest_ref: BlockRef, end: int
+    ) -> None:
+        self.reader = reader
+        self.manifest = manifest
+        self.commit_hash = commit_hash
+        self.manifest_ref = manifest_ref
+        self.end = end
+        self._seg_firsts = [s.first_id for s in manifest.segments]
+        self._dead: dict[int, int] | None = None
+        self._uris: dict[str, list[int]] | None = None
+
+    @property
+    def commit_id(self) -> str:
+        return self.commit_hash.hex()
+
+    def parent(self) -> Snapshot | None:
+        """The previous commit, verified against the hash this one recorded for it."""
+        link = self.manifest.parent
+        if link is None:
+            return None
+        limit = link.ref.offset + link.ref.length
+        manifest = self.reader.manifest(link.ref, link.commit_hash, limit)
+        if manifest.seq + 1 != self.manifest.seq:
+            raise CorruptCapsuleError(
+                f"commit {self.manifest.seq}'s parent has sequence {manifest.seq}", offset=link.ref.offset
+            )
+        return Snapshot(self.reader, manifest, link.commit_hash, link.ref, limit + TRAILER_SIZE)
+
+    # segments and batches
+
+    def segment_dir(self, entry: SegmentEntry) -> SegmentDir:
+        return self.reader.segment_dir(entry, self.end)
+
+    def batch(self, entry: BatchEntry) -> pa.RecordBatch:
+        return self.reader.batch(entry, self.end)
+
+    def batch_entries(self) -> Iterator[BatchEntry]:
+        for segment in self.manifest.segments:
+            yield from self.segment_dir(segment).batches
+
+    def locate(self, frame_id: int) -> tuple[BatchEntry, int] | None:
+        """The batch holding ``frame_id`` and its row in it, dead or alive."""
+        segments = self.manifest.segments
+        i = bisect.bisect_right(self._seg_firsts, frame_id) - 1
+        if i < 0 or frame_id > segments[i].last_id:
+            return None
+        batches = self.segment_dir(segments[i]).batches
+        j = bisect.bisect_right([b.first_id for b in batches], frame_id) - 1
+        if j < 0 or frame_id > batches[j].last_id:
+            return None
+        ids = self.batch(batches[j]).column(0).to_numpy()
+        row = int(np.searchsorted(ids, frame_id))
+        if row >= len(ids) or int(ids[row]) != frame_id:
+            return None
+        return batches[j], row
+
+    # liveness
+
+    @property
+    def dead(self) -> dict[int, int]:
+        """Removed frame id -> the frame that superseded it, or :data:`DELETED`."""
+        if self._dead is None:
+            dead: dict[int, int] = {}
+            for entry in self.manifest.tombstones:
+                ids, causes = self.reader.tombstones(entry, self.end)
+                dead.update(zip(ids.tolist(), causes.tolist(), strict=True))
+            if len(dead) != self.manifest.frames_dead:
+                raise CorruptCapsuleError("tombstones name a frame twice; the capsule is inconsistent")
+            self._dead = dead
+        return self._dead
+
+    def derive_dead(self, parent: Snapshot, added: dict[int, int]) -> None:
+        """Seed this snapshot's caches from its parent's (the writer, after a commit)."""
+        if parent._dead is not None:
+            self._dead = {**parent._dead, **added}
+
+    def frame(self, frame_id: int) -> Frame | None:
+        """The frame with this id, dead or alive; ``None`` if it never existed here."""
+        found = self.locate(frame_id)
+        if found is None:
+            return None
+        entry, row = found
+        return frames_of(self.batch(entry), [row])[0]
+
+    # uri lookups
+
+    @property
+    def uris(self) -> dict[str, list[int]]:
+        """uri -> ids of every frame with that uri, ascending (dead ones included)."""
+        if self._uris is None:
+            uris: dict[str, list[int]] = {}
+            for entry in self.batch_entries():
+                batch = self.batch(entry)
+                ids = batch.column(0).to_numpy().tolist()
+                for fid, uri in zip(ids, batch.column("uri").to_pylist(), strict=True):
+                    if uri is not None:
+                        uris.setdefault(uri, []).append(fid)
+            self._uris = uris
+        return self._uris
+
+    def derive_uris(self, parent: Snapshot, added: list[tuple[str, int]]) -> None:
+        if parent._uris is not None:
+            uris = {k: list(v) for k, v in parent._uris.items()}
+            for uri, fid in added:
+                uris.setdefault(uri, []).append(fid)
+            self._uris = uris
+
+    def live_ids_for_uri(self, uri: str) -> list[int]:
+        dead = self.dead
+        return [fid for fid in self.uris.get(uri, ()) if fid not in dead]
+
+    # iteration
+
+    def iter_frames(
+        self,
+        *,
+        kind: str | None = None,
+        tags: dict[str, str] | None = None,
+        since_us: int | None = None,
+        until_us: int | None = None,
+        uri_prefix: str | None = None,
+        include_dead: bool = False,
+    ) -> Iterator[Frame]:
+        dead = {} if include_dead else self.dead
+        for entry in self.batch_entries():
+            batch = self.batch(entry)
+            mask = _filter_mask(batch, kind, tags, since_us, until_us, uri_prefix)
+            ids = batch.column(0).to_numpy()
+            keep = [
+                i
+                for i in (range(batch.num_rows) if mask is None else np.flatnonzero(mask).tolist())
+                if int(ids[i]) not in dead
+            ]
+            if keep:
+                yield from frames_of(batch, keep)
+
+
+def _filter_mask(
+    batch: pa.RecordBatch,
+    kind: str | None,
+    tags: dict[str, str] | None,
+    since_us: int | None,
+    until_us: int | None,
+    uri_prefix: str | None,
+) -> npt.NDArray[np.bool_] | None:
+    mask: npt.NDArray[np.bool_] | None = None
+
+    def both(m: Any) -> None:
+        nonlocal mask
+        arr = np.asarray(pc.fill_null(m, False).to_numpy(zero_copy_only=False), dtype=bool)
+        mask = arr if mask is None else mask & arr
+
+    if kind is not None:
+        both(pc.equal(batch.column("kind"), pa.scalar(kind, pa.string())))
+    if uri_prefix is not None:
+        both(pc.starts_with(batch.column("uri"), uri_prefix))
+    if since_us is not None or until_us is not None:
+        t = pc.coalesce(batch.column("timestamp"), batch.column("created_at")).cast(pa.int64())
+        if since_us is not None:
+            both(pc.greater_equal(t, pa.scalar(since_us, pa.int64())))
+        if until_us is not None:
+            both(pc.less(t, pa.scalar(until_us, pa.int64())))
+    if tags:
+        column = batch.column("tags")
+        for key, value in tags.items():
+            values = pc.map_lookup(column, key, "first")
+            both(pc.equal(values, pa.scalar(value, pa.string())))
+    return mask

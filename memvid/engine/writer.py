@@ -1,0 +1,278 @@
+"""The write side: commits and compaction.
+
+A commit appends, in order: the frames blocks of its new frames, their
+segment directory, a tombstones block for what it removed, any blocks that
+compaction produced; then fdatasync; then the manifest block and its trailer;
+then fdatasync; then the inactive header slot (a hint, not synced). A crash at
+any point leaves the previous commit intact: whatever follows the last valid
+trailer is a torn tail, ignored by readers and cut off by the next writer.
+
+Compaction is size-tiered, like an LSM tree: a segment's level is
+``floor(log8(rows))``; when the newest eight segments share a level they are
+merged into one. Full frame batches are carried over by reference, so a merge
+rewrites only small batches and a directory. Old segments stay in the file,
+reachable from older commits for ``at(...)``. The number of live segments stays
+O(log N), so a commit's cost is O(frames it adds), not O(capsule size).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Final
+
+import pyarrow as pa
+
+from memvid._time import now_us
+from memvid.engine.manifest import (
+    BatchEntry,
+    Manifest,
+    ParentRef,
+    SegmentDir,
+    SegmentEntry,
+    TombstoneEntry,
+)
+from memvid.engine.rows import (
+    BATCH_MAX_BYTES,
+    BATCH_MAX_ROWS,
+    EncodedBatch,
+    Row,
+    encode_rows,
+    encode_table,
+    schema,
+)
+from memvid.engine.snapshot import BlockReader, Snapshot, encode_tombstones
+from memvid.format.block import BlockKind, BlockRef, align, encode_block
+from memvid.format.checksum import commit_digest
+from memvid.format.header import Slot, slot_offset_for
+from memvid.format.trailer import TRAILER_SIZE, Trailer
+from memvid.storage import Storage
+
+MERGE_WIDTH: Final = 8
+
+
+def level_of(rows: int) -> int:
+    return max(0, (rows.bit_length() - 1) // 3)
+
+
+class Appender:
+    """Lays out blocks one after another at aligned offsets, in memory, for one write."""
+
+    def __init__(self, start: int) -> None:
+        self.start = start
+        self.pos = start
+        self.buf = bytearray()
+
+    def add(self, kind: BlockKind, payload: bytes, *, compress: bool) -> BlockRef:
+        offset = align(self.pos)
+        block = encode_block(kind, payload, offset, compress=compress)
+        self.buf += b"\x00" * (offset - self.pos)
+        self.buf += block
+        self.pos = offset + len(block)
+        return BlockRef(offset, len(block), block[48:64])
+
+    def add_raw(self, data: bytes) -> int:
+        offset = self.pos
+        self.buf += data
+        self.pos += len(data)
+        return offset
+
+
+@dataclass(frozen=True, slots=True)
+class CommitOutcome:
+    snapshot: Snapshot
+    frame_ids: tuple[int, ...]
+    removed: tuple[int, ...]
+    trailer_offset: int
+
+
+class Writer:
+    """Turns pending rows and tombstones into commits on one storage."""
+
+    def __init__(self, storage: Storage, reader: BlockReader, head: Snapshot, generation: int) -> None:
+        self.storage = storage
+        self.reader = reader
+        self.head = head
+        self.generation = generation
+        # Blocks laid out by the commit in progress, not yet on disk, that compaction may merge.
+        self._fresh_dirs: dict[int, SegmentDir] = {}
+        self._fresh_batches: dict[int, pa.RecordBatch] = {}
+        self._fresh_tombstones: dict[int, dict[int, int]] = {}
+
+    def commit(
+        self,
+        rows: Sequence[Row],
+        dead: dict[int, int],
+        *,
+        next_frame_id: int,
+        embedding_dim: int | None,
+        message: str | None,
+        time_us: int | None = None,
+    ) -> CommitOutcome:
+        try:
+            return self._commit(
+                sorted(rows, key=lambda r: r.frame_id), dead, next_frame_id, embedding_dim, message, time_us
+            )
+        finally:
+            self._fresh_dirs.clear()
+            self._fresh_batches.clear()
+            self._fresh_tombstones.clear()
+
+    def _commit(
+        self,
+        rows: list[Row],
+        dead: dict[int, int],
+        next_frame_id: int,
+        embedding_dim: int | None,
+        message: str | None,
+        time_us: int | None,
+    ) -> CommitOutcome:
+        head = self.head
+        parent = head.manifest
+        app = Appender(head.end)
+        segments = list(parent.segments)
+        if rows:
+            batches = self._write_batches(app, encode_rows(rows, embedding_dim))
+            segments.append(self._write_segment(app, batches))
+        tombstones = list(parent.tombstones)
+        if dead:
+            tombstones.append(self._write_tombstones(app, dead))
+        segments = self._compact_segments(app, segments, embedding_dim)
+        tombstones = self._compact_tombstones(app, tombstones)
+
+        if app.buf:
+            self.storage.write(app.start, bytes(app.buf))
+            self.storage.sync()
+
+        manifest = Manifest(
+            seq=parent.seq + 1,
+            time_us=max(time_us if time_us is not None else now_us(), parent.time_us),
+            parent=ParentRef(head.manifest_ref, head.commit_hash),
+            segments=tuple(segments),
+            tombstones=tuple(tombstones),
+            next_frame_id=next_frame_id,
+            frames_total=parent.frames_total + len(rows),
+            frames_dead=parent.frames_dead + len(dead),
+            added=len(rows),
+            removed=len(dead),
+            added_first=rows[0].frame_id if rows else None,
+            added_last=rows[-1].frame_id if rows else None,
+            message=message,
+            embedding_dim=embedding_dim,
+            embedder=parent.embedder,
+            refs=parent.refs,
+            branch=parent.branch,
+        )
+        snapshot, trailer_offset = write_manifest(
+            self.storage, self.reader, align(app.pos), manifest, self.generation + 1
+        )
+        self.generation += 1
+        self.head = snapshot
+        snapshot.derive_dead(head, dead)
+        snapshot.derive_uris(head, [(r.uri, r.frame_id) for r in rows if r.uri is not None])
+        return CommitOutcome(snapshot, tuple(r.frame_id for r in rows), tuple(sorted(dead)), trailer_offset)
+
+    # -- frames ---------------------------------------------------------------------
+
+    def _write_batches(self, app: Appender, encoded_batches: Sequence[EncodedBatch]) -> list[BatchEntry]:
+        out = []
+        for encoded in encoded_batches:
+            ref = app.add(BlockKind.FRAMES, encoded.payload, compress=True)
+            self._fresh_batches[ref.offset] = encoded.batch
+            out.append(BatchEntry(ref, encoded.first_id, encoded.last_id, encoded.rows, encoded.nbytes))
+        return out
+
+    def _write_segment(self, app: Appender, batches: Sequence[BatchEntry]) -> SegmentEntry:
+        directory = SegmentDir(tuple(batches))
+        ref = app.add(BlockKind.SEGMENT, directory.encode(), compress=True)
+        self._fresh_dirs[ref.offset] = directory
+        rows = sum(b.rows for b in batches)
+        return SegmentEntry(ref, batches[0].first_id, batches[-1].last_id, rows, level_of(rows))
+
+    # -- compaction -----------------------------------------------------------------
+
+    def _compact_segments(self, app: Appender, segments: list[SegmentEntry], dim: int | None) -> list[SegmentEntry]:
+        while len(segments) >= MERGE_WIDTH and len({s.level for s in segments[-MERGE_WIDTH:]}) == 1:
+            group = segments[-MERGE_WIDTH:]
+            batches: list[BatchEntry] = []
+            for segment in group:
+                fresh = self._fresh_dirs.get(segment.ref.offset)
+                batches.extend((fresh or self.head.segment_dir(segment)).batches)
+            segments[-MERGE_WIDTH:] = [self._write_segment(app, self._repack(app, batches, dim))]
+        return segments
+
+    def _repack(self, app: Appender, batches: list[BatchEntry], dim: int | None) -> list[BatchEntry]:
+        """Keep full batches by reference; rewrite each run of small ones as full ones."""
+        out: list[BatchEntry] = []
+        run: list[BatchEntry] = []
+
+        def flush() -> None:
+            if len(run) == 1:
+                out.append(run[0])
+            elif run:
+                tables = [_with_dim(self._batch(b), dim) for b in run]
+                out.extend(self._write_batches(app, encode_table(pa.Table.from_batches(tables), dim)))
+            run.clear()
+
+        for entry in batches:
+            if entry.rows >= BATCH_MAX_ROWS // 2 or entry.nbytes >= BATCH_MAX_BYTES // 2:
+                flush()
+                out.append(entry)
+            else:
+                run.append(entry)
+        flush()
+        return out
+
+    def _compact_tombstones(self, app: Appender, entries: list[TombstoneEntry]) -> list[TombstoneEntry]:
+        while len(entries) >= MERGE_WIDTH and len({t.level for t in entries[-MERGE_WIDTH:]}) == 1:
+            merged: dict[int, int] = {}
+            for entry in entries[-MERGE_WIDTH:]:
+                fresh = self._fresh_tombstones.get(entry.ref.offset)
+                if fresh is None:
+                    ids, causes = self.reader.tombstones(entry, self.head.end)
+                    fresh = dict(zip(ids.tolist(), causes.tolist(), strict=True))
+                merged.update(fresh)
+            entries[-MERGE_WIDTH:] = [self._write_tombstones(app, merged)]
+        return entries
+
+    def _write_tombstones(self, app: Appender, dead: dict[int, int]) -> TombstoneEntry:
+        ref = app.add(BlockKind.TOMBSTONES, encode_tombstones(dead), compress=True)
+        self._fresh_tombstones[ref.offset] = dead
+        return TombstoneEntry(ref, len(dead), level_of(len(dead)))
+
+    def _batch(self, entry: BatchEntry) -> pa.RecordBatch:
+        fresh = self._fresh_batches.get(entry.ref.offset)
+        return fresh if fresh is not None else self.head.batch(entry)
+
+
+def write_manifest(
+    storage: Storage, reader: BlockReader, start: int, manifest: Manifest, generation: int
+) -> tuple[Snapshot, int]:
+    """Append a manifest and its trailer at ``start``, make them durable, then write the
+    header slot for ``generation``. Returns the new snapshot and the trailer's offset."""
+    app = Appender(start)
+    payload = manifest.encode()
+    ref = app.add(BlockKind.MANIFEST, payload, compress=True)
+    commit_hash = commit_digest(payload)
+    trailer = Trailer(seq=manifest.seq, manifest_offset=ref.offset, manifest_length=ref.length, commit_hash=commit_hash)
+    trailer_offset = app.add_raw(trailer.encode())
+    storage.write(app.start, bytes(app.buf))
+    storage.sync()
+    storage.write(slot_offset_for(generation), Slot(generation, trailer_offset, manifest.seq, commit_hash).encode())
+    return Snapshot(reader, manifest, commit_hash, ref, trailer_offset + TRAILER_SIZE), trailer_offset
+
+
+def write_slot(storage: Storage, head: Snapshot, trailer_offset: int, generation: int) -> None:
+    """Point the header slot for ``generation`` at ``head`` and make it durable."""
+    slot = Slot(generation, trailer_offset, head.manifest.seq, head.commit_hash)
+    storage.write(slot_offset_for(generation), slot.encode())
+    storage.sync()
+
+
+def _with_dim(batch: pa.RecordBatch, dim: int | None) -> pa.RecordBatch:
+    """Batches written before the capsule had embeddings lack the column; add it as nulls."""
+    if dim and "embedding" not in batch.schema.names:
+        target = schema(dim)
+        column = pa.nulls(batch.num_rows, target.field("embedding").type)
+        return pa.RecordBatch.from_arrays([*batch.columns, column], schema=target)
+    return batch

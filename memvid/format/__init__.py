@@ -1,0 +1,1 @@
+"""The byte layout of a capsule: header, blocks, trailers, checksums, limits. No I/O."""
