@@ -64,6 +64,10 @@ class SegmentDir:
     """The directory of one segment: its frame batches, in frame-id order."""
 
     batches: tuple[BatchEntry, ...]
+    first_ids: tuple[int, ...] = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "first_ids", tuple(b.first_id for b in self.batches))
 
     def encode(self) -> bytes:
         return json.dumps({"batches": [b.to_json() for b in self.batches]}, separators=(",", ":")).encode()

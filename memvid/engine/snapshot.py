@@ -287,8 +287,9 @@ class Snapshot:
         i = bisect.bisect_right(self._seg_firsts, frame_id) - 1
         if i < 0 or frame_id > segments[i].last_id:
             return None
-        batches = self.segment_dir(segments[i]).batches
-        j = bisect.bisect_right([b.first_id for b in batches], frame_id) - 1
+        directory = self.segment_dir(segments[i])
+        batches = directory.batches
+        j = bisect.bisect_right(directory.first_ids, frame_id) - 1
         if j < 0 or frame_id > batches[j].last_id:
             return None
         ids = self.batch(batches[j]).column(0).to_numpy()
@@ -312,10 +313,19 @@ class Snapshot:
             self._dead = dead
         return self._dead
 
-    def derive_dead(self, parent: Snapshot, added: dict[int, int]) -> None:
-        """Seed this snapshot's caches from its parent's (the writer, after a commit)."""
+    def inherit(self, parent: Snapshot, dead: dict[int, int], uris: list[tuple[str, int]]) -> None:
+        """Take over the parent's loaded indexes and apply one commit's changes: O(change).
+
+        The parent gives them up (it rebuilds them lazily if it is read again), so
+        a commit never copies an index whose size grows with the capsule.
+        """
         if parent._dead is not None:
-            self._dead = {**parent._dead, **added}
+            self._dead, parent._dead = parent._dead, None
+            self._dead.update(dead)
+        if parent._uris is not None:
+            self._uris, parent._uris = parent._uris, None
+            for uri, fid in uris:
+                self._uris.setdefault(uri, []).append(fid)
 
     def frame(self, frame_id: int) -> Frame | None:
         """The frame with this id, dead or alive; ``None`` if it never existed here."""
@@ -340,13 +350,6 @@ class Snapshot:
                         uris.setdefault(uri, []).append(fid)
             self._uris = uris
         return self._uris
-
-    def derive_uris(self, parent: Snapshot, added: list[tuple[str, int]]) -> None:
-        if parent._uris is not None:
-            uris = {k: list(v) for k, v in parent._uris.items()}
-            for uri, fid in added:
-                uris.setdefault(uri, []).append(fid)
-            self._uris = uris
 
     def live_ids_for_uri(self, uri: str) -> list[int]:
         dead = self.dead

@@ -168,8 +168,7 @@ class Writer:
         )
         self.generation += 1
         self.head = snapshot
-        snapshot.derive_dead(head, dead)
-        snapshot.derive_uris(head, [(r.uri, r.frame_id) for r in rows if r.uri is not None])
+        snapshot.inherit(head, dead, [(r.uri, r.frame_id) for r in rows if r.uri is not None])
         return CommitOutcome(snapshot, tuple(r.frame_id for r in rows), tuple(sorted(dead)), trailer_offset)
 
     # -- frames ---------------------------------------------------------------------

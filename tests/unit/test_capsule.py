@@ -440,3 +440,22 @@ def test_errors_share_one_root() -> None:
     assert errors and all(issubclass(e, MemvidError) for e in errors)
     assert issubclass(memvid.FrameNotFoundError, KeyError)
     assert str(memvid.FrameNotFoundError("no frame 3")) == "no frame 3"
+
+
+def test_loaded_indexes_follow_commits_and_old_views_stay_right(path: Path) -> None:
+    with Memvid.create(path) as mem:
+        a = mem.put("a1", uri="doc://a")
+        mem.put("b1", uri="doc://b")
+        mem.commit()
+        assert mem.get_by_uri("doc://a").id == a  # loads the uri index and the dead set
+        before = mem.at(commit=-1)  # shares the head snapshot the next commit hands over
+        a2 = mem.update("doc://a", "a2")
+        mem.delete("doc://b")
+        mem.put("c1", uri="doc://c")
+        mem.commit()
+        assert mem.get_by_uri("doc://a").id == a2 and mem.get_by_uri("doc://c").text == "c1"
+        with pytest.raises(FrameNotFoundError):
+            mem.get_by_uri("doc://b")
+        assert before.get_by_uri("doc://a").text == "a1" and before.get_by_uri("doc://b").text == "b1"
+        assert [f.text for f in before.frames()] == ["a1", "b1"]
+        assert [f.text for f in mem.frames()] == ["a2", "c1"]
