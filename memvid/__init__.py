@@ -8,6 +8,7 @@ from __future__ import annotations
 from memvid.api import CapsuleStats, CapsuleView, Memvid
 from memvid.engine.verify import Finding, VerifyReport
 from memvid.errors import (
+    CapsuleAccessError,
     CapsuleExistsError,
     CapsuleLockedError,
     CapsuleNotFoundError,
@@ -32,6 +33,7 @@ from memvid.timeline import CommitInfo, CommitResult
 __version__ = "0.1.0"
 
 __all__ = [
+    "CapsuleAccessError",
     "CapsuleExistsError",
     "CapsuleLockedError",
     "CapsuleNotFoundError",

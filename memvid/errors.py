@@ -14,6 +14,7 @@ too, so existing ``except KeyError`` or ``except OSError`` code keeps working.
     ├── LimitExceededError                     a length, size or count over a hard limit
     ├── CapsuleExistsError (FileExistsError)   create() on a path that exists
     ├── CapsuleNotFoundError (FileNotFoundError) open() on a path that does not exist
+    ├── CapsuleAccessError (OSError)           the file cannot be opened (permissions, a directory, I/O)
     ├── CapsuleLockedError                     another handle holds the writer lock
     ├── ReadOnlyError                          a write through a read-only handle
     │   └── ReadOnlyViewError                  a write through an as-of view, at(...)
@@ -27,6 +28,7 @@ too, so existing ``except KeyError`` or ``except OSError`` code keeps working.
 from __future__ import annotations
 
 __all__ = [
+    "CapsuleAccessError",
     "CapsuleExistsError",
     "CapsuleLockedError",
     "CapsuleNotFoundError",
@@ -81,6 +83,10 @@ class CapsuleExistsError(MemvidError, FileExistsError):
 
 class CapsuleNotFoundError(MemvidError, FileNotFoundError):
     """``Memvid.open`` was given a path that does not exist."""
+
+
+class CapsuleAccessError(MemvidError, OSError):
+    """The capsule file cannot be opened: no permission, a directory, or an I/O error."""
 
 
 class CapsuleLockedError(MemvidError):

@@ -25,7 +25,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
-from memvid.errors import CapsuleExistsError, CapsuleLockedError, CapsuleNotFoundError, DurabilityError
+from memvid.errors import (
+    CapsuleAccessError,
+    CapsuleExistsError,
+    CapsuleLockedError,
+    CapsuleNotFoundError,
+    DurabilityError,
+)
 
 __all__ = ["FileStorage", "MemoryStorage", "Storage", "create_file_atomically"]
 
@@ -139,6 +145,13 @@ class FileStorage(_Poison):
             fd = os.open(p, (os.O_RDWR if writable else os.O_RDONLY) | os.O_CLOEXEC)
         except FileNotFoundError:
             raise CapsuleNotFoundError(errno.ENOENT, f"no capsule at {p}", str(p)) from None
+        except OSError as exc:
+            hint = (
+                "; open it with read_only=True to read it"
+                if writable and exc.errno in (errno.EACCES, errno.EROFS)
+                else ""
+            )
+            raise CapsuleAccessError(exc.errno, f"cannot open {p}: {exc.strerror}{hint}", str(p)) from None
         if writable:
             try:
                 _lock(fd, p, lock_timeout)

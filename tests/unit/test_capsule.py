@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from memvid import (
+    CapsuleAccessError,
     CapsuleExistsError,
     CapsuleLockedError,
     CapsuleNotFoundError,
@@ -249,6 +250,8 @@ def test_create_and_open_errors(path: Path, tmp_path: Path) -> None:
     junk.write_bytes(b"hello, I am not a capsule" * 400)
     with pytest.raises(NotACapsuleError):
         Memvid.open(junk)
+    with pytest.raises(CapsuleAccessError):
+        Memvid.open(tmp_path)  # a directory
     empty = tmp_path / "empty.mv2"
     empty.write_bytes(b"")
     with pytest.raises(NotACapsuleError):
