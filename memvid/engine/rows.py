@@ -211,12 +211,16 @@ def decode_batch(payload: bytes, *, offset: int, rows: int, first_id: int, last_
 def frames_of(batch: pa.RecordBatch, indices: Sequence[int] | None = None) -> list[Frame]:
     """Build :class:`Frame` objects for some (default: all) rows of a batch."""
     if indices is not None:
-        batch = batch.take(pa.array(indices, pa.int64()))
+        first = indices[0] if indices else 0
+        if list(indices) == list(range(first, first + len(indices))):
+            batch = batch.slice(first, len(indices))  # zero-copy
+        else:
+            batch = batch.take(pa.array(indices, pa.int64()))
     cols: dict[str, list[Any]] = {}
     for name in _BASE_FIELDS:
         column = batch.column(name.name)
         if name.name in ("created_at", "timestamp"):
-            cols[name.name] = column.cast(pa.int64()).to_pylist()
+            cols[name.name] = column.view(pa.int64()).to_pylist()  # same layout, no cast
         else:
             cols[name.name] = column.to_pylist()
     vectors: npt.NDArray[np.float32] | None = None
