@@ -72,7 +72,8 @@ class Row:
 
     @property
     def nbytes(self) -> int:
-        return len(self.text) + (len(self.payload) if self.payload is not None else 0)
+        """Bytes of UTF-8 text and payload."""
+        return len(self.text.encode("utf-8")) + (len(self.payload) if self.payload is not None else 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,20 +86,22 @@ class EncodedBatch:
     batch: pa.RecordBatch
 
 
-def _chunks(rows: Sequence[Row]) -> Iterator[Sequence[Row]]:
+def _chunks(rows: Sequence[Row]) -> Iterator[tuple[Sequence[Row], int]]:
+    """Consecutive runs of rows under both batch limits, each with its byte size."""
     start, size = 0, 0
     for i, row in enumerate(rows):
-        if i > start and (i - start >= BATCH_MAX_ROWS or size + row.nbytes > BATCH_MAX_BYTES):
-            yield rows[start:i]
+        n = row.nbytes
+        if i > start and (i - start >= BATCH_MAX_ROWS or size + n > BATCH_MAX_BYTES):
+            yield rows[start:i], size
             start, size = i, 0
-        size += row.nbytes
+        size += n
     if start < len(rows):
-        yield rows[start:]
+        yield rows[start:], size
 
 
 def encode_rows(rows: Sequence[Row], dim: int | None) -> list[EncodedBatch]:
     """Encode rows (sorted by frame id) into frames-block payloads of bounded size."""
-    return [_encode_batch(chunk, dim) for chunk in _chunks(rows)]
+    return [_encode_batch(chunk, size, dim) for chunk, size in _chunks(rows)]
 
 
 def _embedding_array(chunk: Sequence[Row], dim: int) -> pa.Array[Any]:
@@ -114,7 +117,7 @@ def _embedding_array(chunk: Sequence[Row], dim: int) -> pa.Array[Any]:
     )
 
 
-def _encode_batch(chunk: Sequence[Row], dim: int | None) -> EncodedBatch:
+def _encode_batch(chunk: Sequence[Row], nbytes: int, dim: int | None) -> EncodedBatch:
     arrays: list[pa.Array[Any]] = [
         pa.array([r.frame_id for r in chunk], pa.uint64()),
         pa.array([r.created_at_us for r in chunk], pa.int64()).cast(_TS),
@@ -132,7 +135,7 @@ def _encode_batch(chunk: Sequence[Row], dim: int | None) -> EncodedBatch:
     if dim:
         arrays.append(_embedding_array(chunk, dim))
     batch = pa.RecordBatch.from_arrays(arrays, schema=schema(dim))
-    return _write(batch, sum(r.nbytes for r in chunk))
+    return _write(batch, nbytes)
 
 
 def _write(batch: pa.RecordBatch, nbytes: int) -> EncodedBatch:
