@@ -188,7 +188,11 @@ class _Reading:
 
     def timeline(self, *, limit: int | None = None) -> list[CommitInfo]:
         """Commits from the first to the one this handle reads (the newest ``limit`` if given)."""
-        out = []
+        if limit is not None and limit < 0:
+            raise InvalidInputError(f"limit must be >= 0, not {limit}")
+        out: list[CommitInfo] = []
+        if limit == 0:
+            return out
         for snapshot in timeline.walk(self._state()):
             out.append(timeline.info(snapshot))
             if limit is not None and len(out) >= limit:

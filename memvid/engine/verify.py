@@ -87,7 +87,9 @@ def verify_snapshot(head: Snapshot, header: Header) -> VerifyReport:
             _check_commit(current, seen, report)
             current = current.parent()
         except MemvidError as exc:
-            report.findings.append(Finding("error", getattr(exc, "offset", None), str(exc)))
+            offset = getattr(exc, "offset", None)
+            if offset is None or all(f.offset != offset for f in report.findings):
+                report.findings.append(Finding("error", offset, str(exc)))
             break
     return report
 

@@ -19,6 +19,7 @@ import ctypes
 import errno
 import fcntl
 import os
+import stat
 import sys
 import time
 from collections.abc import Callable
@@ -152,6 +153,9 @@ class FileStorage(_Poison):
                 else ""
             )
             raise CapsuleAccessError(exc.errno, f"cannot open {p}: {exc.strerror}{hint}", str(p)) from None
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise CapsuleAccessError(errno.EINVAL, f"cannot open {p}: not a regular file", str(p))
         if writable:
             try:
                 _lock(fd, p, lock_timeout)

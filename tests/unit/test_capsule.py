@@ -252,6 +252,8 @@ def test_create_and_open_errors(path: Path, tmp_path: Path) -> None:
         Memvid.open(junk)
     with pytest.raises(CapsuleAccessError):
         Memvid.open(tmp_path)  # a directory
+    with pytest.raises(CapsuleAccessError):
+        Memvid.open(tmp_path, read_only=True)
     empty = tmp_path / "empty.mv2"
     empty.write_bytes(b"")
     with pytest.raises(NotACapsuleError):
@@ -353,6 +355,7 @@ def test_time_travel(path: Path) -> None:
         assert [c.id for c in history[1:]] == [c1.id, c2.id, c3.id]
         assert history[2].parent == c1.id
         assert mem.timeline(limit=2) == history[2:]
+        assert mem.timeline(limit=0) == []
         assert [f.text for f in mem.at(commit=1).frames()] == ["one"]
         assert [f.text for f in mem.at(commit=c2.id[:8]).frames()] == ["one", "two"]
         assert [f.text for f in mem.at(commit=-1).frames()] == ["two"]
@@ -462,3 +465,21 @@ def test_loaded_indexes_follow_commits_and_old_views_stay_right(path: Path) -> N
         assert before.get_by_uri("doc://a").text == "a1" and before.get_by_uri("doc://b").text == "b1"
         assert [f.text for f in before.frames()] == ["a1", "b1"]
         assert [f.text for f in mem.frames()] == ["a2", "c1"]
+
+
+def test_verify_reports_damage_once_and_reads_fail_cleanly(path: Path) -> None:
+    with Memvid.create(path) as mem:
+        fid = mem.put("x" * 5000 + "".join(chr(0x41 + i % 26) for i in range(5000)))
+    with Memvid.open(path, read_only=True) as mem:
+        assert mem.verify().ok
+    data = bytearray(path.read_bytes())
+    block = data.index(b"MVBK", data.index(b"MV2TRAIL"))  # the first block after commit 0: frames
+    assert data[block + 4] == 1
+    data[block + 100] ^= 0x40
+    path.write_bytes(bytes(data))
+    with Memvid.open(path, read_only=True) as mem:
+        report = mem.verify()
+        assert not report.ok
+        assert [f.offset for f in report.findings] == [block]
+        with pytest.raises(MemvidError, match=f"checksum mismatch in frames block at offset {block}"):
+            mem.get(fid)
