@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 from memvid.api import CapsuleStats, CapsuleView, Memvid
+from memvid.embed import Embedder, EmbedderIdentity
 from memvid.engine.verify import Finding, VerifyReport
 from memvid.errors import (
     CapsuleAccessError,
@@ -17,6 +18,8 @@ from memvid.errors import (
     CommitNotFoundError,
     CorruptCapsuleError,
     DurabilityError,
+    EmbedderMismatchError,
+    EmbeddingError,
     FrameNotFoundError,
     InvalidInputError,
     LimitExceededError,
@@ -28,6 +31,7 @@ from memvid.errors import (
 )
 from memvid.frame import Frame, PutOptions, PutOptionsBuilder
 from memvid.recovery import RecoverResult, recover
+from memvid.search import Hit, SearchMode, SearchRequest, SearchRequestBuilder, SearchResults
 from memvid.timeline import CommitInfo, CommitResult
 
 __version__ = "0.1.0"
@@ -46,9 +50,14 @@ __all__ = [
     "CommitResult",
     "CorruptCapsuleError",
     "DurabilityError",
+    "Embedder",
+    "EmbedderIdentity",
+    "EmbedderMismatchError",
+    "EmbeddingError",
     "Finding",
     "Frame",
     "FrameNotFoundError",
+    "Hit",
     "InvalidInputError",
     "LimitExceededError",
     "Memvid",
@@ -59,6 +68,10 @@ __all__ = [
     "ReadOnlyError",
     "ReadOnlyViewError",
     "RecoverResult",
+    "SearchMode",
+    "SearchRequest",
+    "SearchRequestBuilder",
+    "SearchResults",
     "UnsupportedVersionError",
     "VerifyReport",
     "__version__",

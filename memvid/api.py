@@ -8,7 +8,7 @@ import os
 import uuid as uuid_mod
 import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Final
@@ -18,6 +18,7 @@ import numpy.typing as npt
 
 from memvid import timeline
 from memvid._time import TimeLike, from_us, now_us, to_us
+from memvid.embed import Embedder, EmbedderIdentity, identity_of
 from memvid.engine.manifest import Manifest
 from memvid.engine.rows import Row
 from memvid.engine.snapshot import DELETED, BlockReader, Snapshot, find_head
@@ -25,6 +26,8 @@ from memvid.engine.verify import VerifyReport, verify_snapshot
 from memvid.engine.writer import Writer, write_manifest, write_slot
 from memvid.errors import (
     ClosedError,
+    EmbedderMismatchError,
+    EmbeddingError,
     FrameNotFoundError,
     InvalidInputError,
     LimitExceededError,
@@ -42,6 +45,9 @@ from memvid.frame import (
     check_text,
     encode_metadata,
 )
+from memvid.index import IndexMaintainer, index_refs
+from memvid.index.vec import VecDtype, check_dtype
+from memvid.search import SearchRequest, SearchResults, run_search
 from memvid.storage import FileStorage, Storage, create_file_atomically
 from memvid.timeline import CommitInfo, CommitResult
 
@@ -210,11 +216,34 @@ class _Reading:
         snapshot = timeline.resolve(self._state(), commit=commit, frame=frame, time=time)
         return CapsuleView(self, snapshot)
 
+    # -- search ----------------------------------------------------------------------
+
+    def search(self, request: SearchRequest | str | None = None, /, **fields: Any) -> SearchResults:
+        """Search this commit: ``search("query", mode=..., limit=..., tags=...)`` or
+        ``search(SearchRequest(...))``. See :class:`SearchRequest` for the modes,
+        filters and what a score means in each."""
+        if isinstance(request, SearchRequest):
+            if fields:
+                request = replace(request, **fields)
+        else:
+            if request is not None:
+                fields["query"] = request
+            try:
+                request = SearchRequest(**fields)
+            except TypeError as exc:
+                raise InvalidInputError(f"search() got an unknown field: {exc}") from None
+        snapshot = self._state()
+        embedder = self._embedder_for_queries()
+        return run_search(snapshot, self._header.uuid_str, request, None if embedder is None else embedder.embed_query)
+
+    def _embedder_for_queries(self) -> Embedder | None:
+        return None
+
     # -- checks ----------------------------------------------------------------------
 
     def verify(self) -> VerifyReport:
         """Check every checksum and the whole commit chain. Reads the whole file."""
-        return verify_snapshot(self._state(), self._header)
+        return verify_snapshot(self._state(), self._header, index_refs)
 
     # -- write surface, refused here; Memvid overrides ---------------------------------
 
@@ -261,6 +290,9 @@ class CapsuleView(_Reading):
     def _check_open(self) -> None:
         self._owner._check_open()
 
+    def _embedder_for_queries(self) -> Embedder | None:
+        return self._owner._embedder_for_queries()
+
     def _refuse(self) -> ReadOnlyError:
         return ReadOnlyViewError(
             f"this is a read-only view of commit {self._snapshot.manifest.seq}; write through the capsule handle"
@@ -289,7 +321,15 @@ class Memvid(_Reading):
     closed either way); ``close(commit=False)`` discards them.
     """
 
-    def __init__(self, storage: Storage, *, path: Path | None, read_only: bool) -> None:
+    def __init__(
+        self,
+        storage: Storage,
+        *,
+        path: Path | None,
+        read_only: bool,
+        embedder: Embedder | None = None,
+        vec_dtype: VecDtype = "f16",
+    ) -> None:
         self._storage = storage
         self._path = path
         self._read_only = read_only
@@ -302,10 +342,14 @@ class Memvid(_Reading):
         self._pending_dead: dict[int, int] = {}
         self._next_id = manifest.next_frame_id
         self._dim = manifest.embedding_dim
+        self._embedder = embedder
+        self._identity = None if embedder is None else _check_embedder(embedder, manifest)
         self._writer: Writer | None = None
+        self._indexer: IndexMaintainer | None = None
         if not read_only:
             generation = head.slot.generation if head.slot is not None else 0
-            self._writer = Writer(storage, self._reader, self._snapshot, generation)
+            self._indexer = IndexMaintainer(self._header.uuid_str, vec_dtype=check_dtype(vec_dtype))
+            self._writer = Writer(storage, self._reader, self._snapshot, generation, self._indexer)
             if storage.size() > head.end:
                 storage.truncate(head.end)  # a torn tail from a crashed writer
                 storage.sync()
@@ -320,12 +364,22 @@ class Memvid(_Reading):
 
     @classmethod
     def create(
-        cls, path: str | os.PathLike[str], *, overwrite: bool = False, lock_timeout: float | None = 0.0
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        overwrite: bool = False,
+        lock_timeout: float | None = 0.0,
+        embedder: Embedder | None = None,
+        vec_dtype: VecDtype = "f16",
     ) -> Memvid:
         """Create an empty capsule at ``path`` and open it for writing.
 
         The file appears whole or not at all. Raises :class:`CapsuleExistsError`
-        if ``path`` exists, unless ``overwrite=True``.
+        if ``path`` exists, unless ``overwrite=True``. With an ``embedder``, every
+        frame committed without an ``embedding`` is embedded (in batches, at
+        commit) and text queries can use vector and hybrid search; the capsule
+        records the embedder's identity. ``vec_dtype`` (``"f32"``, ``"f16"`` or
+        ``"i8"``) is how its HNSW indexes store vectors.
         """
         del lock_timeout  # a new file's lock is taken before the file has a name
         header = Header(uuid=uuid_mod.uuid4().bytes, created_at_us=now_us())
@@ -351,28 +405,36 @@ class Memvid(_Reading):
 
         storage = create_file_atomically(path, fill, overwrite=overwrite)
         try:
-            return cls(storage, path=Path(path), read_only=False)
+            return cls(storage, path=Path(path), read_only=False, embedder=embedder, vec_dtype=vec_dtype)
         except BaseException:
             storage.close()
             raise
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str], *, read_only: bool = False, lock_timeout: float | None = 0.0) -> Memvid:
+    def open(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        read_only: bool = False,
+        lock_timeout: float | None = 0.0,
+        embedder: Embedder | None = None,
+    ) -> Memvid:
         """Open an existing capsule. A writer takes the capsule's lock, waiting up to
         ``lock_timeout`` seconds (``None``: forever) before raising
         :class:`CapsuleLockedError`; ``read_only=True`` takes no lock and reads the
-        latest commit as of opening (see :meth:`refresh`)."""
+        latest commit as of opening (see :meth:`refresh`). An ``embedder`` must be the
+        one that wrote the capsule's vectors (:class:`EmbedderMismatchError` otherwise)."""
         storage = FileStorage.open(path, writable=not read_only, lock_timeout=lock_timeout)
         try:
-            return cls(storage, path=Path(path), read_only=read_only)
+            return cls(storage, path=Path(path), read_only=read_only, embedder=embedder)
         except BaseException:
             storage.close()
             raise
 
     @classmethod
-    def from_storage(cls, storage: Storage, *, read_only: bool = False) -> Memvid:
+    def from_storage(cls, storage: Storage, *, read_only: bool = False, embedder: Embedder | None = None) -> Memvid:
         """Open a capsule on any :class:`~memvid.storage.Storage` (tests, in-memory tools)."""
-        return cls(storage, path=None, read_only=read_only)
+        return cls(storage, path=None, read_only=read_only, embedder=embedder)
 
     # -- state ------------------------------------------------------------------------
 
@@ -540,12 +602,15 @@ class Memvid(_Reading):
         if not self._pending and not self._pending_dead:
             h = self._snapshot
             return CommitResult(h.manifest.seq, h.commit_id, from_us(h.manifest.time_us), (), ())
+        rows = list(self._pending.values())
+        self._embed_pending(rows)
         outcome = writer.commit(
-            list(self._pending.values()),
+            rows,
             dict(self._pending_dead),
             next_frame_id=self._next_id,
             embedding_dim=self._dim,
             message=message,
+            embedder=None if self._identity is None else self._identity.to_json(),
         )
         self._snapshot = outcome.snapshot
         self._pending.clear()
@@ -556,6 +621,44 @@ class Memvid(_Reading):
     def commit_frame(self, message: str | None = None) -> CommitResult:
         """Alias of :meth:`commit`, named as in the memvid API."""
         return self.commit(message)
+
+    def reindex(self) -> CommitResult:
+        """Rebuild every search index from the frames, in a new commit. Nothing else changes."""
+        writer = self._writer_or_raise()
+        if self.pending:
+            raise InvalidInputError("commit or roll back pending changes before reindex()")
+        assert self._indexer is not None
+        self._indexer.rebuild = True
+        try:
+            outcome = writer.commit([], {}, next_frame_id=self._next_id, embedding_dim=self._dim, message="reindex")
+        finally:
+            self._indexer.rebuild = False
+        self._snapshot = outcome.snapshot
+        m = outcome.snapshot.manifest
+        return CommitResult(m.seq, outcome.snapshot.commit_id, from_us(m.time_us), (), ())
+
+    def _embed_pending(self, rows: list[Row]) -> None:
+        """Embed, in batches, the pending frames that have no vector yet."""
+        if self._embedder is None:
+            return
+        todo = [r for r in rows if r.embedding is None]
+        for start in range(0, len(todo), _EMBED_BATCH):
+            chunk = todo[start : start + _EMBED_BATCH]
+            vectors = np.asarray(
+                self._embedder.embed_documents([_embedding_text(r.title, r.text) for r in chunk]), dtype=np.float32
+            )
+            if vectors.shape != (len(chunk), self._embedder.dim) or not np.all(np.isfinite(vectors)):
+                raise EmbeddingError(
+                    f"embedder {self._embedder.name!r} returned an array of shape {vectors.shape} "
+                    f"for {len(chunk)} texts (expected {self._embedder.dim} finite numbers each)"
+                )
+            for row, vector in zip(chunk, vectors, strict=True):
+                row.embedding = vector
+        if todo:
+            self._dim = self._embedder.dim
+
+    def _embedder_for_queries(self) -> Embedder | None:
+        return self._embedder
 
     def rollback(self) -> int:
         """Discard every pending change; returns how many were discarded."""
@@ -580,6 +683,8 @@ class Memvid(_Reading):
             self._closed = True
             self._pending.clear()
             self._pending_dead.clear()
+            if self._indexer is not None:
+                self._indexer.close()
             self._storage.close()
 
     def __enter__(self) -> Memvid:
@@ -599,6 +704,8 @@ class Memvid(_Reading):
                 stacklevel=1,
             )
             self._closed = True
+            if self._indexer is not None:
+                self._indexer.close()
             self._storage.close()
 
     def __repr__(self) -> str:
@@ -711,6 +818,35 @@ class Memvid(_Reading):
         except InvalidInputError as exc:
             raise InvalidInputError(f"put_many item {index}: {exc}") from None
         raise InvalidInputError(f"put_many item {index}: unsupported type {type(item).__name__}")
+
+
+_EMBED_BATCH: Final = 256
+
+
+def _embedding_text(title: str | None, text: str) -> str:
+    """What a frame's vector is computed from: its title and text."""
+    return f"{title}\n{text}" if title else text
+
+
+def _check_embedder(embedder: Embedder, manifest: Manifest) -> EmbedderIdentity:
+    if not isinstance(embedder, Embedder):
+        raise InvalidInputError(
+            f"embedder must have name, dim, normalized, embed_documents and embed_query; got {type(embedder).__name__}"
+        )
+    identity = identity_of(embedder)
+    if manifest.embedder is not None:
+        recorded = EmbedderIdentity.from_json(manifest.embedder)
+        if recorded != identity:
+            raise EmbedderMismatchError(
+                f"this capsule's vectors were written by {recorded.describe()}; "
+                f"the embedder given is {identity.describe()}"
+            )
+    elif manifest.embedding_dim is not None and manifest.embedding_dim != identity.dim:
+        raise EmbedderMismatchError(
+            f"this capsule holds {manifest.embedding_dim}-d vectors; the embedder given, "
+            f"{identity.describe()}, makes {identity.dim}-d ones"
+        )
+    return identity
 
 
 def _options_of_row(row: Row) -> PutOptions:

@@ -22,6 +22,8 @@ too, so existing ``except KeyError`` or ``except OSError`` code keeps working.
     ├── FrameNotFoundError (KeyError)          no live frame with that id or uri
     ├── CommitNotFoundError (KeyError)         no commit matches at(...) or a commit ref
     ├── InvalidInputError (ValueError)         an argument memvid cannot store as given
+    ├── EmbedderMismatchError (ValueError)     the embedder is not the one that wrote the capsule's vectors
+    ├── EmbeddingError                         an embedder failed (an HTTP error, a bad response)
     └── DurabilityError (OSError)              a write or fsync failed; the handle is poisoned
 """
 
@@ -37,6 +39,8 @@ __all__ = [
     "CommitNotFoundError",
     "CorruptCapsuleError",
     "DurabilityError",
+    "EmbedderMismatchError",
+    "EmbeddingError",
     "FrameNotFoundError",
     "InvalidInputError",
     "LimitExceededError",
@@ -121,6 +125,14 @@ class CommitNotFoundError(MemvidError, _KeyMessage):
 
 class InvalidInputError(MemvidError, ValueError):
     """An argument cannot be stored as given (wrong type, unencodable text, bad timestamp)."""
+
+
+class EmbedderMismatchError(MemvidError, ValueError):
+    """The embedder given is not the one that wrote this capsule's vectors (the message names both)."""
+
+
+class EmbeddingError(MemvidError):
+    """An embedder failed to produce vectors (an HTTP error, a malformed response)."""
 
 
 class DurabilityError(MemvidError, OSError):

@@ -100,6 +100,8 @@ class Manifest:
     embedder: dict[str, Any] | None = None
     refs: dict[str, str] = field(default_factory=dict)
     branch: str = "main"
+    indexes: dict[str, Any] = field(default_factory=dict)
+    """Search indexes of this commit; opaque to the engine, read by :mod:`memvid.index`."""
 
     def encode(self) -> bytes:
         doc = {
@@ -122,6 +124,7 @@ class Manifest:
             "embedder": self.embedder,
             "refs": self.refs,
             "branch": self.branch,
+            "indexes": self.indexes,
         }
         return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
 
@@ -248,11 +251,13 @@ def decode_manifest(payload: bytes, offset: int) -> Manifest:
     embedder = doc.get("embedder")
     refs = doc.get("refs", {})
     branch = doc.get("branch", "main")
+    indexes = doc.get("indexes", {})
     if (
         (message is not None and not isinstance(message, str))
         or (embedder is not None and not isinstance(embedder, dict))
         or not isinstance(refs, dict)
         or not isinstance(branch, str)
+        or not isinstance(indexes, dict)
     ):
         raise _bad("manifest has malformed descriptive fields", offset)
     manifest = Manifest(
@@ -273,6 +278,7 @@ def decode_manifest(payload: bytes, offset: int) -> Manifest:
         embedder=embedder,
         refs={str(k): str(v) for k, v in refs.items()},
         branch=branch,
+        indexes=indexes,
     )
     if (
         manifest.frames_dead > manifest.frames_total

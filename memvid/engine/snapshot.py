@@ -251,6 +251,8 @@ class Snapshot:
         self._seg_firsts = [s.first_id for s in manifest.segments]
         self._dead: dict[int, int] | None = None
         self._uris: dict[str, list[int]] | None = None
+        self.extras: dict[Any, Any] = {}
+        """Per-snapshot caches of the layers above (open search indexes)."""
 
     @property
     def commit_id(self) -> str:
@@ -334,6 +336,19 @@ class Snapshot:
             return None
         entry, row = found
         return frames_of(self.batch(entry), [row])[0]
+
+    def frames_by_id(self, frame_ids: list[int]) -> dict[int, Frame]:
+        """Many frames at once (dead or alive), decoding each batch once."""
+        by_batch: dict[int, tuple[BatchEntry, list[int]]] = {}
+        for fid in frame_ids:
+            found = self.locate(fid)
+            if found is not None:
+                by_batch.setdefault(found[0].ref.offset, (found[0], []))[1].append(found[1])
+        out: dict[int, Frame] = {}
+        for entry, rows in by_batch.values():
+            for frame in frames_of(self.batch(entry), sorted(rows)):
+                out[frame.id] = frame
+        return out
 
     # uri lookups
 

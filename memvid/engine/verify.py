@@ -11,6 +11,7 @@ references, checking each frame's content checksum.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -73,7 +74,13 @@ class VerifyReport:
         }
 
 
-def verify_snapshot(head: Snapshot, header: Header) -> VerifyReport:
+def verify_snapshot(
+    head: Snapshot,
+    header: Header,
+    index_refs: Callable[[Snapshot], Iterable[tuple[BlockRef, BlockKind]]] | None = None,
+) -> VerifyReport:
+    """Verify the layout and every commit; ``index_refs`` names the index blocks each
+    commit references (the search layer's), which are checked as well."""
     report = VerifyReport(bytes=head.end)
     storage = head.reader.storage
     _check_header(storage.read(0, HEADER_SIZE), header, report)
@@ -85,6 +92,10 @@ def verify_snapshot(head: Snapshot, header: Header) -> VerifyReport:
         report.commits += 1
         try:
             _check_commit(current, seen, report)
+            for ref, kind in index_refs(current) if index_refs is not None else ():
+                if ref.offset not in seen:
+                    seen.add(ref.offset)
+                    current.reader.raw(ref, kind, current.end)
             current = current.parent()
         except MemvidError as exc:
             offset = getattr(exc, "offset", None)

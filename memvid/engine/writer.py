@@ -17,9 +17,9 @@ O(log N), so a commit's cost is O(frames it adds), not O(capsule size).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final, Protocol
 
 import pyarrow as pa
 
@@ -79,6 +79,30 @@ class Appender:
 
 
 @dataclass(frozen=True, slots=True)
+class IndexChange:
+    """What a commit changes, handed to the search layer so it can index just that."""
+
+    parent: Snapshot
+    rows: Sequence[Row]
+    dead: Mapping[int, int]
+    segments: Sequence[SegmentEntry]
+    add_block: Callable[[BlockKind, bytes], BlockRef]
+    batches: Callable[[SegmentEntry], list[pa.RecordBatch]]
+
+
+class IndexHook(Protocol):
+    """The search layer's part in a commit (see :mod:`memvid.index`)."""
+
+    def update(self, change: IndexChange) -> dict[str, Any]:
+        """Append index blocks for the change; return the new manifest's ``indexes``."""
+        ...
+
+    def confirm(self, indexes: dict[str, Any]) -> None:
+        """The commit holding ``indexes`` is durable."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
 class CommitOutcome:
     snapshot: Snapshot
     frame_ids: tuple[int, ...]
@@ -89,11 +113,14 @@ class CommitOutcome:
 class Writer:
     """Turns pending rows and tombstones into commits on one storage."""
 
-    def __init__(self, storage: Storage, reader: BlockReader, head: Snapshot, generation: int) -> None:
+    def __init__(
+        self, storage: Storage, reader: BlockReader, head: Snapshot, generation: int, hook: IndexHook | None = None
+    ) -> None:
         self.storage = storage
         self.reader = reader
         self.head = head
         self.generation = generation
+        self.hook = hook
         # Blocks laid out by the commit in progress, not yet on disk, that compaction may merge.
         self._fresh_dirs: dict[int, SegmentDir] = {}
         self._fresh_batches: dict[int, pa.RecordBatch] = {}
@@ -108,11 +135,12 @@ class Writer:
         embedding_dim: int | None,
         message: str | None,
         time_us: int | None = None,
+        embedder: dict[str, Any] | None = None,
     ) -> CommitOutcome:
+        """Commit ``rows`` and ``dead``; ``embedder`` (an identity) replaces the parent's when given."""
         try:
-            return self._commit(
-                sorted(rows, key=lambda r: r.frame_id), dead, next_frame_id, embedding_dim, message, time_us
-            )
+            rows = sorted(rows, key=lambda r: r.frame_id)
+            return self._commit(rows, dead, next_frame_id, embedding_dim, message, time_us, embedder)
         finally:
             self._fresh_dirs.clear()
             self._fresh_batches.clear()
@@ -126,6 +154,7 @@ class Writer:
         embedding_dim: int | None,
         message: str | None,
         time_us: int | None,
+        embedder: dict[str, Any] | None,
     ) -> CommitOutcome:
         head = self.head
         parent = head.manifest
@@ -139,6 +168,17 @@ class Writer:
             tombstones.append(self._write_tombstones(app, dead))
         segments = self._compact_segments(app, segments, embedding_dim)
         tombstones = self._compact_tombstones(app, tombstones)
+        indexes = parent.indexes
+        if self.hook is not None:
+            change = IndexChange(
+                parent=head,
+                rows=rows,
+                dead=dead,
+                segments=segments,
+                add_block=lambda kind, payload: app.add(kind, payload, compress=True),
+                batches=self._segment_batches,
+            )
+            indexes = self.hook.update(change)
 
         if app.buf:
             self.storage.write(app.start, bytes(app.buf))
@@ -159,15 +199,18 @@ class Writer:
             added_last=rows[-1].frame_id if rows else None,
             message=message,
             embedding_dim=embedding_dim,
-            embedder=parent.embedder,
+            embedder=embedder if embedder is not None else parent.embedder,
             refs=parent.refs,
             branch=parent.branch,
+            indexes=indexes,
         )
         snapshot, trailer_offset = write_manifest(
             self.storage, self.reader, align(app.pos), manifest, self.generation + 1
         )
         self.generation += 1
         self.head = snapshot
+        if self.hook is not None:
+            self.hook.confirm(indexes)
         snapshot.inherit(head, dead, [(r.uri, r.frame_id) for r in rows if r.uri is not None])
         return CommitOutcome(snapshot, tuple(r.frame_id for r in rows), tuple(sorted(dead)), trailer_offset)
 
@@ -238,6 +281,10 @@ class Writer:
         ref = app.add(BlockKind.TOMBSTONES, encode_tombstones(dead), compress=True)
         self._fresh_tombstones[ref.offset] = dead
         return TombstoneEntry(ref, len(dead), level_of(len(dead)))
+
+    def _segment_batches(self, segment: SegmentEntry) -> list[pa.RecordBatch]:
+        directory = self._fresh_dirs.get(segment.ref.offset) or self.head.segment_dir(segment)
+        return [self._batch(b) for b in directory.batches]
 
     def _batch(self, entry: BatchEntry) -> pa.RecordBatch:
         fresh = self._fresh_batches.get(entry.ref.offset)

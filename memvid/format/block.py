@@ -47,6 +47,10 @@ class BlockKind(enum.IntEnum):
     """Frame ids removed by deletes and updates, with what removed them."""
     MANIFEST = 4
     """A commit manifest (JSON)."""
+    LEX_FILE = 5
+    """One file of the lexical (tantivy) index."""
+    VEC_INDEX = 6
+    """A serialised vector (usearch HNSW) index of one segment."""
 
 
 class Codec(enum.IntEnum):

@@ -37,6 +37,7 @@ TRAILER_SIZE = 80
 TRAILER_MAGIC = b"MV2TRAIL"
 BLOCK_MAGIC = b"MVBK"
 KIND_FRAMES, KIND_SEGMENT, KIND_TOMBSTONES, KIND_MANIFEST = 1, 2, 3, 4
+KIND_LEX_FILE, KIND_VEC_INDEX = 5, 6
 CODEC_NONE, CODEC_ZSTD = 0, 1
 MAX_RAW = 256 * 1024 * 1024
 MAX_STORED = 512 * 1024 * 1024
@@ -614,7 +615,7 @@ def test_file_layout_is_blocks_and_trailers(capsule: Path) -> None:
     assert trailers == [c.trailer_offset for c in commits]
     for what, at, kind in items:
         if what == "block":
-            assert at % 64 == 0 and kind in (1, 2, 3, 4)
+            assert at % 64 == 0 and kind in (1, 2, 3, 4, 5, 6)
     # every manifest is immediately followed by its trailer
     for (_, _, kind), (next_what, _, _) in itertools.pairwise(items):
         if kind == KIND_MANIFEST:
@@ -863,6 +864,14 @@ def test_every_block_is_reachable_and_each_commit_appends(capsule: Path) -> None
                 mine[batch[0]] = KIND_FRAMES
         for entry in c.manifest["tombstones"]:
             mine[entry[0]] = KIND_TOMBSTONES
+        indexes = c.manifest.get("indexes", {})
+        for name, ref in indexes.get("lex", {}).get("files", {}).items():
+            reader.read_ref(ref, KIND_LEX_FILE, c.manifest_offset)
+            mine[ref[0]] = KIND_LEX_FILE
+            assert name == "meta.json" or name.split(".")[0].isalnum()
+        for ref in indexes.get("vec", {}).get("segments", {}).values():
+            reader.read_ref(ref, KIND_VEC_INDEX, c.manifest_offset)
+            mine[ref[0]] = KIND_VEC_INDEX
         for at in mine.keys() - reachable.keys():
             assert start <= at <= c.manifest_offset, f"commit {c.seq} references a block outside its own bytes"
         reachable.update(mine)

@@ -1,0 +1,84 @@
+"""Embedders: what turns text into vectors for a capsule.
+
+Any object with the :class:`Embedder` shape works. The capsule records the
+identity of the embedder that wrote its vectors (:class:`EmbedderIdentity`);
+opening it with a different one is a clear error, not silent garbage.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+
+from memvid.errors import InvalidInputError
+
+__all__ = ["Embedder", "EmbedderIdentity", "identity_of"]
+
+Metric = Literal["cos"]
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Turns texts into float vectors of a fixed dimension.
+
+    ``name`` identifies the model (and anything that changes its vectors, such
+    as a quantisation); ``dim`` is the vector length; ``normalized`` says
+    whether vectors come out with unit length. ``embed_documents`` takes a
+    batch; ``embed_query`` applies the model's query instruction where it has one.
+    """
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def dim(self) -> int: ...
+
+    @property
+    def normalized(self) -> bool: ...
+
+    def embed_documents(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+        """An array of shape ``(len(texts), dim)``."""
+        ...
+
+    def embed_query(self, text: str) -> npt.NDArray[np.float32]:
+        """An array of shape ``(dim,)``."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class EmbedderIdentity:
+    """What a capsule records about the embedder that wrote its vectors."""
+
+    name: str
+    dim: int
+    metric: Metric = "cos"
+    normalized: bool = True
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "dim": self.dim, "metric": self.metric, "normalized": self.normalized}
+
+    @classmethod
+    def from_json(cls, value: dict[str, Any]) -> EmbedderIdentity:
+        try:
+            name, dim = value["name"], value["dim"]
+            metric, normalized = value.get("metric", "cos"), value.get("normalized", True)
+        except (KeyError, TypeError):
+            raise InvalidInputError(f"malformed embedder identity {value!r:.80}") from None
+        if not isinstance(name, str) or not isinstance(dim, int) or metric != "cos" or not isinstance(normalized, bool):
+            raise InvalidInputError(f"malformed embedder identity {value!r:.80}")
+        return cls(name=name, dim=dim, metric=metric, normalized=normalized)
+
+    def describe(self) -> str:
+        return f"{self.name} ({self.dim}-d, {self.metric}{', normalised' if self.normalized else ''})"
+
+
+def identity_of(embedder: Embedder) -> EmbedderIdentity:
+    """The identity an embedder writes into a capsule."""
+    dim = embedder.dim
+    if not isinstance(dim, int) or dim < 1:
+        raise InvalidInputError(f"embedder {embedder.name!r} reports an invalid dimension {dim!r}")
+    return EmbedderIdentity(name=str(embedder.name), dim=dim, normalized=bool(embedder.normalized))

@@ -1,0 +1,203 @@
+"""Search indexes inside the capsule: lexical (tantivy) and vector (usearch, numpy).
+
+Indexes are derived caches: the canonical text, metadata and vectors live in
+the frames segments, and :meth:`Memvid.reindex` rebuilds every index from them.
+A commit's manifest records its indexes under ``indexes``; this package keeps
+them in step with each commit (:class:`IndexMaintainer`, the engine's
+:class:`~memvid.engine.writer.IndexHook`) and opens them for a snapshot.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+
+from memvid.engine.manifest import SegmentEntry
+from memvid.engine.rows import Row
+from memvid.engine.snapshot import Snapshot
+from memvid.engine.writer import IndexChange
+from memvid.format.block import BlockKind, BlockRef
+from memvid.frame import Frame
+from memvid.index.lex import LexDoc, LexIndex, LexState, LexWorkspace
+from memvid.index.vec import (
+    HNSW_MIN_ROWS,
+    HnswView,
+    Matrix,
+    SegmentVectors,
+    VecDtype,
+    VecState,
+    build_hnsw,
+    segment_vectors,
+)
+
+__all__ = ["IndexMaintainer", "index_refs", "lex_index", "vec_segments"]
+
+
+def _lex_doc_of_row(row: Row) -> LexDoc:
+    time_us = row.timestamp_us if row.timestamp_us is not None else row.created_at_us
+    return LexDoc(row.frame_id, row.title, row.text, row.tags, row.kind, row.uri, time_us, row.created_at_us)
+
+
+def _lex_doc_of_frame(frame: Frame) -> LexDoc:
+    from memvid._time import to_us
+
+    return LexDoc(
+        frame.id, frame.title, frame.text, frame.tags, frame.kind, frame.uri, to_us(frame.time), to_us(frame.created_at)
+    )
+
+
+def lex_state(snapshot: Snapshot) -> LexState | None:
+    raw = snapshot.manifest.indexes.get("lex")
+    if raw is None:
+        return None
+    return LexState.from_json(raw, snapshot.manifest_ref.offset)
+
+
+def _reader_for(snapshot: Snapshot, state: LexState) -> Callable[[str], bytes]:
+    def read(name: str) -> bytes:
+        return snapshot.reader.raw(state.files[name], BlockKind.LEX_FILE, snapshot.end)
+
+    return read
+
+
+def lex_index(snapshot: Snapshot, capsule_uuid: str) -> LexIndex | None:
+    """The lexical index of ``snapshot``, opened once and cached on it."""
+    cached = snapshot.extras.get("lex")
+    if cached is None:
+        state = lex_state(snapshot)
+        if state is None:
+            return None
+        cached = LexIndex.open(capsule_uuid, state, _reader_for(snapshot, state))
+        snapshot.extras["lex"] = cached
+    return cached if isinstance(cached, LexIndex) else None
+
+
+def vec_state(snapshot: Snapshot) -> VecState | None:
+    raw = snapshot.manifest.indexes.get("vec")
+    if raw is None:
+        return None
+    return VecState.from_json(raw, snapshot.manifest_ref.offset)
+
+
+def vec_segments(snapshot: Snapshot) -> list[SegmentVectors]:
+    """Every segment's vectors (with its HNSW view if it has one), cached on the snapshot."""
+    cached = snapshot.extras.get("vec")
+    if cached is None:
+        state = vec_state(snapshot)
+        cached = []
+        for segment in snapshot.manifest.segments:
+
+            def load(segment: SegmentEntry = segment) -> Matrix:
+                return segment_vectors([snapshot.batch(b) for b in snapshot.segment_dir(segment).batches])[1]
+
+            ref = None if state is None else state.segments.get(segment.ref.offset)
+            if ref is None:
+                ids, vectors = segment_vectors([snapshot.batch(b) for b in snapshot.segment_dir(segment).batches])
+                cached.append(SegmentVectors(ids, _constant(vectors), None))
+            else:
+                view = HnswView(snapshot.reader.raw(ref, BlockKind.VEC_INDEX, snapshot.end))
+                ids = np.asarray(view.index.keys, dtype=np.uint64)
+                cached.append(SegmentVectors(ids, load, view))
+        snapshot.extras["vec"] = cached
+    result: list[SegmentVectors] = cached
+    return result
+
+
+def _constant(vectors: Matrix) -> Callable[[], Matrix]:
+    return lambda: vectors
+
+
+def index_refs(snapshot: Snapshot) -> Iterator[tuple[BlockRef, BlockKind]]:
+    """Every index block a commit references (for verify)."""
+    state = lex_state(snapshot)
+    if state is not None:
+        for ref in state.files.values():
+            yield ref, BlockKind.LEX_FILE
+    vstate = vec_state(snapshot)
+    if vstate is not None:
+        for ref in vstate.segments.values():
+            yield ref, BlockKind.VEC_INDEX
+
+
+class IndexMaintainer:
+    """Keeps a capsule's indexes in step with its commits (the engine's index hook)."""
+
+    def __init__(self, capsule_uuid: str, *, vec_dtype: VecDtype = "f16") -> None:
+        self._lex = LexWorkspace(capsule_uuid)
+        self.vec_dtype: VecDtype = vec_dtype
+        self.rebuild = False
+        """Set to rebuild every index from the frames at the next commit (reindex)."""
+
+    def update(self, change: IndexChange) -> dict[str, Any]:
+        indexes = dict(change.parent.manifest.indexes)
+        parent = change.parent
+        state = None if self.rebuild else lex_state(parent)
+        if state is None:
+            # A first index (a new capsule, one from before indexes, or a rebuild) covers every live frame.
+            added = [_lex_doc_of_frame(f) for f in parent.iter_frames() if f.id not in change.dead]
+            added += [_lex_doc_of_row(r) for r in change.rows]
+            removed: list[int] = []
+        else:
+            added = [_lex_doc_of_row(r) for r in change.rows]
+            removed = list(change.dead)
+        read = _reader_for(parent, state) if state is not None else _no_files
+        names, fresh = self._lex.update(state, read, added, removed)
+        files: dict[str, BlockRef] = {}
+        for name in names:
+            if name in fresh:
+                files[name] = change.add_block(BlockKind.LEX_FILE, fresh[name])
+            else:
+                assert state is not None
+                files[name] = state.files[name]
+        docs = (0 if state is None else state.docs) + len(added) - len(removed)
+        indexes["lex"] = LexState(files=files, docs=docs).to_json()
+        vec = self._update_vec(change)
+        if vec is not None:
+            indexes["vec"] = vec.to_json()
+        self.rebuild = False
+        return indexes
+
+    def _update_vec(self, change: IndexChange) -> VecState | None:
+        """HNSW for every segment of at least HNSW_MIN_ROWS frames; each new one extends
+        the index of its largest input segment when it has one."""
+        parent = change.parent
+        old = None if self.rebuild else vec_state(parent)
+        dtype = old.dtype if old is not None else self.vec_dtype
+        indexed = {} if old is None else dict(old.segments)
+        by_offset = {s.ref.offset: s for s in parent.manifest.segments}
+        result: dict[int, BlockRef] = {}
+        for segment in change.segments:
+            if segment.rows < HNSW_MIN_ROWS:
+                continue
+            ref = indexed.get(segment.ref.offset)
+            if ref is None:
+                ids, vectors = segment_vectors(change.batches(segment))
+                if not len(ids):
+                    continue
+                inputs = [
+                    (by_offset[o].rows, r)
+                    for o, r in indexed.items()
+                    if o in by_offset and segment.first_id <= by_offset[o].first_id <= segment.last_id
+                ]
+                base = None
+                if inputs:
+                    base = parent.reader.raw(max(inputs, key=lambda x: x[0])[1], BlockKind.VEC_INDEX, parent.end)
+                ref = change.add_block(BlockKind.VEC_INDEX, build_hnsw(ids, vectors, dtype, base=base))
+            result[segment.ref.offset] = ref
+        if not result and old is None:
+            return None
+        return VecState(dtype=dtype, segments=result)
+
+    def confirm(self, indexes: dict[str, Any]) -> None:
+        raw = indexes.get("lex")
+        if raw is not None:
+            self._lex.confirm(LexState.from_json(raw, 1 << 62))
+
+    def close(self) -> None:
+        self._lex.close()
+
+
+def _no_files(name: str) -> bytes:
+    raise KeyError(name)

@@ -1,0 +1,458 @@
+"""Search: lexical, vector and hybrid retrieval over one commit of a capsule.
+
+Scores, so that ``threshold`` means something:
+
+- ``lex``: tantivy's BM25 score (0 and up, unbounded; depends on the corpus).
+- ``vec``: cosine similarity between the query and frame vectors (-1 to 1).
+- ``hybrid`` with ``fusion="rrf"`` (the default): reciprocal-rank fusion,
+  ``sum(1 / (rrf_k + rank))`` over the retrievers that found the frame
+  (ranks from 1). Between 0 and ``2 / (rrf_k + 1)``.
+- ``hybrid`` with ``fusion="weighted"``: ``alpha * vec + (1 - alpha) * lex``
+  where each retriever's scores are min-max normalised over its candidates
+  (0 to 1; a retriever that did not find the frame contributes 0).
+
+``auto`` is deterministic: hybrid when the capsule has vectors and a query
+vector can be had (an embedder is set, or ``vector=`` is given), else lex.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal, overload
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+
+from memvid._time import TimeLike, to_us
+from memvid.engine.snapshot import Snapshot, _filter_mask
+from memvid.errors import InvalidInputError
+from memvid.frame import Frame, check_tags
+from memvid.index import lex_index, vec_segments
+from memvid.index.lex import LexFilters, analyzer
+from memvid.index.vec import search_segments
+
+__all__ = ["Hit", "SearchMode", "SearchRequest", "SearchRequestBuilder", "SearchResults"]
+
+Fusion = Literal["rrf", "weighted"]
+
+
+class SearchMode(enum.StrEnum):
+    LEX = "lex"
+    VEC = "vec"
+    HYBRID = "hybrid"
+    AUTO = "auto"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SearchRequest:
+    """One search. Build with keywords or :meth:`builder`::
+
+        SearchRequest(query="tea", mode="hybrid", limit=5, tags={"person": "alice"})
+        SearchRequest.builder().query("tea").mode(SearchMode.HYBRID).limit(5).threshold(0.2).build()
+
+    Filters: ``kind``, ``tags`` (all must match), ``uri_prefix``, ``since`` /
+    ``until`` on each frame's effective time (its ``timestamp``, else
+    ``created_at``), ``created_since`` / ``created_until`` on ``created_at``;
+    ``since`` bounds are inclusive, ``until`` bounds exclusive. ``depth`` is how
+    many candidates each retriever returns before fusion (default
+    ``max(4 * limit, 50)``).
+    """
+
+    query: str | None = None
+    vector: Sequence[float] | npt.NDArray[np.floating[Any]] | None = None
+    mode: SearchMode | str = SearchMode.AUTO
+    limit: int = 10
+    threshold: float | None = None
+    kind: str | None = None
+    tags: Mapping[str, str] | None = None
+    uri_prefix: str | None = None
+    since: TimeLike | None = None
+    until: TimeLike | None = None
+    created_since: TimeLike | None = None
+    created_until: TimeLike | None = None
+    snippet_chars: int = 200
+    fusion: Fusion = "rrf"
+    rrf_k: int = 60
+    alpha: float = 0.5
+    depth: int | None = None
+
+    @staticmethod
+    def builder() -> SearchRequestBuilder:
+        return SearchRequestBuilder()
+
+
+class SearchRequestBuilder:
+    """Fluent construction of :class:`SearchRequest`: one method per field, then ``build()``."""
+
+    def __init__(self) -> None:
+        self._request = SearchRequest()
+
+    def __getattr__(self, name: str) -> Callable[[Any], SearchRequestBuilder]:
+        if name not in SearchRequest.__dataclass_fields__:
+            raise AttributeError(name)
+
+        def set_field(value: Any) -> SearchRequestBuilder:
+            self._request = replace(self._request, **{name: value})
+            return self
+
+        return set_field
+
+    def build(self) -> SearchRequest:
+        return self._request
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """One result. ``retrievers`` maps each retriever that found the frame (``"lex"``,
+    ``"vec"``) to its rank there (from 1); ``highlights`` are ``(start, end)`` offsets
+    into ``snippet`` of the words that matched the query."""
+
+    score: float
+    frame_id: int
+    uri: str | None
+    title: str | None
+    snippet: str
+    highlights: tuple[tuple[int, int], ...]
+    time: Any
+    tags: Mapping[str, str]
+    kind: str | None
+    retrievers: Mapping[str, int]
+    frame: Frame = field(repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "score": self.score,
+            "frame_id": self.frame_id,
+            "uri": self.uri,
+            "title": self.title,
+            "snippet": self.snippet,
+            "highlights": [list(h) for h in self.highlights],
+            "time": self.time.isoformat(),
+            "tags": dict(self.tags),
+            "kind": self.kind,
+            "retrievers": dict(self.retrievers),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class SearchResults(Sequence[Hit]):
+    """The hits of one search, best first, with the mode actually used."""
+
+    hits: tuple[Hit, ...]
+    mode: SearchMode
+    took_ms: float
+
+    @overload
+    def __getitem__(self, index: int) -> Hit: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Hit]: ...
+    def __getitem__(self, index: int | slice) -> Hit | Sequence[Hit]:
+        return self.hits[index]
+
+    def __len__(self) -> int:
+        return len(self.hits)
+
+    def __iter__(self) -> Iterator[Hit]:
+        return iter(self.hits)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"mode": self.mode.value, "took_ms": self.took_ms, "hits": [h.to_dict() for h in self.hits]}
+
+
+# -- running a search -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Filters:
+    kind: str | None
+    tags: dict[str, str] | None
+    uri_prefix: str | None
+    since_us: int | None
+    until_us: int | None
+    created_since_us: int | None
+    created_until_us: int | None
+
+    @property
+    def any(self) -> bool:
+        return any(
+            v is not None
+            for v in (
+                self.kind,
+                self.tags,
+                self.uri_prefix,
+                self.since_us,
+                self.until_us,
+                self.created_since_us,
+                self.created_until_us,
+            )
+        )
+
+
+def _filters(request: SearchRequest) -> _Filters:
+    def us(value: TimeLike | None, name: str) -> int | None:
+        return None if value is None else to_us(value, field=name)
+
+    return _Filters(
+        kind=request.kind,
+        tags=check_tags(request.tags) if request.tags else None,
+        uri_prefix=request.uri_prefix,
+        since_us=us(request.since, "since"),
+        until_us=us(request.until, "until"),
+        created_since_us=us(request.created_since, "created_since"),
+        created_until_us=us(request.created_until, "created_until"),
+    )
+
+
+def check_request(request: SearchRequest) -> tuple[SearchMode, _Filters]:
+    try:
+        mode = SearchMode(request.mode)
+    except ValueError:
+        raise InvalidInputError(f"mode must be one of lex, vec, hybrid, auto; not {request.mode!r}") from None
+    if isinstance(request.limit, bool) or not isinstance(request.limit, int) or request.limit < 1:
+        raise InvalidInputError(f"limit must be a positive int, not {request.limit!r}")
+    if request.query is not None and not isinstance(request.query, str):
+        raise InvalidInputError(f"query must be a str, not {type(request.query).__name__}")
+    if request.fusion not in ("rrf", "weighted"):
+        raise InvalidInputError(f"fusion must be 'rrf' or 'weighted', not {request.fusion!r}")
+    if not 0.0 <= request.alpha <= 1.0:
+        raise InvalidInputError(f"alpha must be between 0 and 1, not {request.alpha!r}")
+    if request.rrf_k < 0 or (request.depth is not None and request.depth < 1):
+        raise InvalidInputError("rrf_k must be >= 0 and depth >= 1")
+    if request.snippet_chars < 0:
+        raise InvalidInputError("snippet_chars must be >= 0")
+    return mode, _filters(request)
+
+
+def run_search(
+    snapshot: Snapshot,
+    capsule_uuid: str,
+    request: SearchRequest,
+    embed_query: Callable[[str], npt.NDArray[np.float32]] | None,
+) -> SearchResults:
+    started = time.perf_counter()
+    mode, filters = check_request(request)
+    has_vectors = snapshot.manifest.embedding_dim is not None
+    has_text = bool(request.query and request.query.strip())
+    can_vec = has_vectors and (request.vector is not None or (embed_query is not None and has_text))
+    if mode == SearchMode.AUTO:
+        mode = SearchMode.HYBRID if can_vec and has_text else (SearchMode.VEC if can_vec else SearchMode.LEX)
+    if mode in (SearchMode.LEX, SearchMode.HYBRID) and not has_text:
+        raise InvalidInputError(f"{mode.value} search needs a non-empty query string")
+    if mode in (SearchMode.VEC, SearchMode.HYBRID) and not can_vec:
+        if not has_vectors:
+            raise InvalidInputError(f"{mode.value} search needs vectors, and this capsule has none")
+        raise InvalidInputError(
+            f"{mode.value} search needs a query vector: pass vector=, or open the capsule with an embedder"
+        )
+    depth = request.depth or max(4 * request.limit, 50)
+    ranked: dict[str, list[tuple[int, float]]] = {}
+    count = depth if mode == SearchMode.HYBRID else request.limit
+    if mode in (SearchMode.LEX, SearchMode.HYBRID):
+        ranked["lex"] = _lex(snapshot, capsule_uuid, request.query or "", filters, count)
+    if mode in (SearchMode.VEC, SearchMode.HYBRID):
+        vector = _query_vector(request, embed_query, snapshot.manifest.embedding_dim or 0)
+        ranked["vec"] = _vec(snapshot, vector, filters, count)
+    scored = _fuse(ranked, request) if mode == SearchMode.HYBRID else ranked[mode.value]
+    if request.threshold is not None:
+        scored = [(fid, s) for fid, s in scored if s >= request.threshold]
+    scored = scored[: request.limit]
+    ranks = {name: {fid: i + 1 for i, (fid, _) in enumerate(lst)} for name, lst in ranked.items()}
+    hits = _hits(snapshot, scored, ranks, request)
+    return SearchResults(hits=tuple(hits), mode=mode, took_ms=(time.perf_counter() - started) * 1000)
+
+
+def _lex(snapshot: Snapshot, uuid: str, query: str, f: _Filters, limit: int) -> list[tuple[int, float]]:
+    index = lex_index(snapshot, uuid)
+    if index is None:
+        return []
+    lex_filters = LexFilters(
+        kind=f.kind,
+        tags=f.tags,
+        uri_prefix=f.uri_prefix,
+        since_us=f.since_us,
+        until_us=f.until_us,
+        created_since_us=f.created_since_us,
+        created_until_us=f.created_until_us,
+    )
+    return index.search(query, limit, lex_filters if f.any else None)
+
+
+def _query_vector(
+    request: SearchRequest, embed_query: Callable[[str], npt.NDArray[np.float32]] | None, dim: int
+) -> npt.NDArray[np.float32]:
+    if request.vector is not None:
+        vector = np.asarray(request.vector, dtype=np.float32)
+    else:
+        assert embed_query is not None and request.query is not None
+        vector = np.asarray(embed_query(request.query), dtype=np.float32)
+    if vector.shape != (dim,) or not np.all(np.isfinite(vector)):
+        raise InvalidInputError(f"the query vector must be {dim} finite numbers, got shape {vector.shape}")
+    return vector
+
+
+def _vec(snapshot: Snapshot, vector: npt.NDArray[np.float32], f: _Filters, limit: int) -> list[tuple[int, float]]:
+    segments = vec_segments(snapshot)
+    dead = snapshot.dead
+    dead_ids = np.fromiter(dead, dtype=np.uint64, count=len(dead)) if dead else None
+    allowed_ids = _allowed_ids(snapshot, f) if f.any else None
+
+    def allowed(ids: npt.NDArray[np.uint64]) -> npt.NDArray[np.bool_]:
+        ok = np.ones(len(ids), dtype=bool)
+        if dead_ids is not None:
+            ok &= ~np.isin(ids, dead_ids)
+        if allowed_ids is not None:
+            ok &= np.isin(ids, allowed_ids)
+        return ok
+
+    return search_segments(segments, vector, limit, allowed)
+
+
+def _allowed_ids(snapshot: Snapshot, f: _Filters) -> npt.NDArray[np.uint64]:
+    """Frame ids that pass the filters (vector search filters exactly, not by over-fetching)."""
+    key = (
+        "filter",
+        f.kind,
+        tuple(sorted((f.tags or {}).items())),
+        f.uri_prefix,
+        f.since_us,
+        f.until_us,
+        f.created_since_us,
+        f.created_until_us,
+    )
+    cached = snapshot.extras.get(key)
+    if cached is None:
+        parts = []
+        for entry in snapshot.batch_entries():
+            batch = snapshot.batch(entry)
+            mask = _filter_mask(batch, f.kind, f.tags, f.since_us, f.until_us, f.uri_prefix)
+            if f.created_since_us is not None or f.created_until_us is not None:
+                created = np.asarray(batch.column("created_at").view(pa.int64()).to_numpy(), dtype=np.int64)
+                m = np.ones(len(created), dtype=bool)
+                if f.created_since_us is not None:
+                    m &= created >= f.created_since_us
+                if f.created_until_us is not None:
+                    m &= created < f.created_until_us
+                mask = m if mask is None else mask & m
+            ids = np.asarray(batch.column(0).to_numpy(), dtype=np.uint64)
+            parts.append(ids if mask is None else ids[mask])
+        cached = np.concatenate(parts) if parts else np.zeros(0, np.uint64)
+        if len(snapshot.extras) < 64:
+            snapshot.extras[key] = cached
+    result: npt.NDArray[np.uint64] = cached
+    return result
+
+
+def _fuse(ranked: dict[str, list[tuple[int, float]]], request: SearchRequest) -> list[tuple[int, float]]:
+    fused: dict[int, float] = {}
+    if request.fusion == "rrf":
+        for lst in ranked.values():
+            for rank, (fid, _) in enumerate(lst, start=1):
+                fused[fid] = fused.get(fid, 0.0) + 1.0 / (request.rrf_k + rank)
+    else:
+        weights = {"vec": request.alpha, "lex": 1.0 - request.alpha}
+        for name, lst in ranked.items():
+            if not lst:
+                continue
+            scores = [s for _, s in lst]
+            lo, hi = min(scores), max(scores)
+            span = hi - lo
+            for fid, s in lst:
+                norm = (s - lo) / span if span > 0 else 1.0
+                fused[fid] = fused.get(fid, 0.0) + weights[name] * norm
+    return sorted(fused.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+# -- hits and snippets ------------------------------------------------------------------
+
+_WORD = re.compile(r"[^\W_]+", re.UNICODE)
+
+
+def _hits(
+    snapshot: Snapshot, scored: list[tuple[int, float]], ranks: dict[str, dict[int, int]], request: SearchRequest
+) -> list[Hit]:
+    terms = _query_terms(request.query) if request.query and request.snippet_chars else set()
+    frames = snapshot.frames_by_id([fid for fid, _ in scored])
+    hits = []
+    for fid, score in scored:
+        frame = frames.get(fid)
+        if frame is None:
+            continue
+        snippet, highlights = _snippet(frame.text, terms, request.snippet_chars)
+        hits.append(
+            Hit(
+                score=score,
+                frame_id=fid,
+                uri=frame.uri,
+                title=frame.title,
+                snippet=snippet,
+                highlights=highlights,
+                time=frame.time,
+                tags=frame.tags,
+                kind=frame.kind,
+                retrievers={name: r[fid] for name, r in ranks.items() if fid in r},
+                frame=frame,
+            )
+        )
+    return hits
+
+
+_ANALYZER: Any = None
+
+
+def _stems(words: Sequence[str]) -> list[str | None]:
+    """The en_stem token of each word (``None`` for words the index would drop)."""
+    global _ANALYZER
+    if _ANALYZER is None:
+        _ANALYZER = analyzer()
+    out: list[str | None] = []
+    for word in words:
+        tokens = _ANALYZER.analyze(word) if len(word) < 40 else []
+        out.append(tokens[0] if len(tokens) == 1 else None)
+    return out
+
+
+def _query_terms(query: str) -> set[str]:
+    words = [w for w in _WORD.findall(query) if w.upper() not in ("AND", "OR", "NOT")]
+    return {s for s in _stems(words) if s}
+
+
+def _snippet(text: str, terms: set[str], width: int) -> tuple[str, tuple[tuple[int, int], ...]]:
+    """A window of about ``width`` characters with the most query words, and where they are."""
+    if width == 0:
+        return "", ()
+    matches: list[tuple[int, int]] = []
+    if terms:
+        spans = [(m.start(), m.end()) for m in _WORD.finditer(text)]
+        lowered = [text[a:b].lower() for a, b in spans]
+        unique = sorted(set(lowered))
+        stem_of = dict(zip(unique, _stems(unique), strict=True))
+        matches = [span for span, word in zip(spans, lowered, strict=True) if stem_of[word] in terms]
+    if len(text) <= width:
+        return text, tuple(matches)
+    start = 0
+    if matches:
+        best, best_count, j = 0, 0, 0
+        for i, (a, _) in enumerate(matches):
+            while matches[j][0] < a - width // 2 and j < i:
+                j += 1
+            count = sum(1 for m in matches[j : i + 1] if m[1] <= matches[j][0] + width)
+            if count > best_count:
+                best, best_count = j, count
+        start = max(0, min(matches[best][0] - width // 4, len(text) - width))
+        space = text.rfind(" ", 0, start + 1)
+        start = space + 1 if space >= 0 and start - space < 20 else start
+    end = min(len(text), start + width)
+    if end < len(text):
+        space = text.rfind(" ", start, end)
+        end = space if space > start + width // 2 else end
+    snippet = text[start:end]
+    prefix = "…" if start > 0 else ""
+    suffix = "…" if end < len(text) else ""
+    shift = len(prefix) - start
+    inside = tuple((a + shift, b + shift) for a, b in matches if a >= start and b <= end)
+    return prefix + snippet + suffix, inside

@@ -1,0 +1,272 @@
+"""Search: lexical, vector and hybrid retrieval inside the capsule."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import random
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+from memvid import (
+    EmbedderMismatchError,
+    InvalidInputError,
+    Memvid,
+    SearchMode,
+    SearchRequest,
+)
+from memvid.storage.cache import cache_root
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MEMVID_CACHE_DIR", str(tmp_path / "cache"))
+
+
+@pytest.fixture
+def path(tmp_path: Path) -> Path:
+    return tmp_path / "mem.mv2"
+
+
+class HashEmbedder:
+    """A deterministic bag-of-words embedder: shared words make vectors close."""
+
+    def __init__(self, dim: int = 64, name: str = "test/hash-bow") -> None:
+        self._dim = dim
+        self._name = name
+        self.calls = 0
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def dim(self) -> int:
+        return self._dim
+
+    @property
+    def normalized(self) -> bool:
+        return True
+
+    def _one(self, text: str) -> npt.NDArray[np.float32]:
+        v = np.zeros(self._dim, dtype=np.float32)
+        for word in text.lower().split():
+            v[int(hashlib.md5(word.encode()).hexdigest(), 16) % self._dim] += 1.0
+        n = np.linalg.norm(v)
+        return v / n if n else v
+
+    def embed_documents(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+        self.calls += 1
+        return np.stack([self._one(t) for t in texts]) if texts else np.zeros((0, self._dim), np.float32)
+
+    def embed_query(self, text: str) -> npt.NDArray[np.float32]:
+        return self._one(text)
+
+
+NOTES = [
+    ("Alice prefers green tea in the morning", {"person": "alice"}, "note"),
+    ("Bob drinks espresso after lunch", {"person": "bob"}, "note"),
+    ("The quarterly report is due on Friday", {"topic": "work"}, "task"),
+    ("Running shoes were ordered for the marathon", {"topic": "sport"}, "task"),
+    ("Alice is allergic to peanuts", {"person": "alice"}, "fact"),
+]
+
+
+def _fill(mem: Memvid) -> list[int]:
+    ids = [
+        mem.put(text, tags=tags, kind=kind, uri=f"note://{i}", timestamp=dt.datetime(2026, 1, i + 1))
+        for i, (text, tags, kind) in enumerate(NOTES)
+    ]
+    mem.commit()
+    return ids
+
+
+def test_lexical_search_with_stemming_and_snippets(path: Path) -> None:
+    with Memvid.create(path) as mem:
+        ids = _fill(mem)
+        results = mem.search("run", mode="lex")
+        assert results.mode == SearchMode.LEX
+        assert [h.frame_id for h in results] == [ids[3]]  # "Running" stems to "run"
+        hit = results[0]
+        assert hit.uri == "note://3" and hit.kind == "task" and dict(hit.tags) == {"topic": "sport"}
+        assert hit.retrievers == {"lex": 1} and hit.score > 0
+        assert [hit.snippet[a:b] for a, b in hit.highlights] == ["Running"]
+        assert {h.frame_id for h in mem.search("alice", mode="lex")} == {ids[0], ids[4]}
+
+
+def test_query_language(path: Path) -> None:
+    with Memvid.create(path) as mem:
+        ids = _fill(mem)
+        assert {h.frame_id for h in mem.search('"green tea"', mode="lex")} == {ids[0]}
+        assert {h.frame_id for h in mem.search("alice AND peanuts", mode="lex")} == {ids[4]}
+        assert {h.frame_id for h in mem.search("alice NOT peanuts", mode="lex")} == {ids[0]}
+        assert {h.frame_id for h in mem.search("espresso OR marathon", mode="lex")} == {ids[1], ids[3]}
+        assert {h.frame_id for h in mem.search("title:nothing text:report", mode="lex")} == {ids[2]}
+        assert {h.frame_id for h in mem.search('tags:"person=bob"', mode="lex")} == {ids[1]}
+        # A query that does not parse is read leniently, never an error.
+        assert {h.frame_id for h in mem.search("tea AND (", mode="lex")} == {ids[0]}
+
+
+def test_filters_in_every_mode(path: Path) -> None:
+    with Memvid.create(path, embedder=HashEmbedder()) as mem:
+        ids = _fill(mem)
+        for mode in ("lex", "vec", "hybrid"):
+            assert {h.frame_id for h in mem.search("alice tea peanuts", mode=mode, tags={"person": "alice"})} == {
+                ids[0],
+                ids[4],
+            }, mode
+            assert {h.frame_id for h in mem.search("alice tea peanuts", mode=mode, kind="fact")} == {ids[4]}, mode
+            assert {h.frame_id for h in mem.search("alice report", mode=mode, uri_prefix="note://2")} == {ids[2]}, mode
+            got = {
+                h.frame_id for h in mem.search("alice tea report", mode=mode, since="2026-01-02", until="2026-01-04")
+            }
+            assert got <= {ids[1], ids[2]} and ids[2] in got, mode
+            assert mem.search("alice", mode=mode, created_until="2000-01-01").hits == (), mode
+
+
+def test_every_unique_token_is_findable(path: Path) -> None:
+    rng = random.Random(5)
+    words = {}
+    with Memvid.create(path) as mem:
+        for _batch in range(4):
+            for _ in range(500):
+                token = "".join(rng.choice("bcdfghjklmnpqrstvwxz") for _ in range(10))
+                fid = mem.put(f"common words here and {token} there")
+                words[token] = fid
+            mem.commit()
+        for token, fid in words.items():
+            hits = mem.search(token, mode="lex", limit=3)
+            assert [h.frame_id for h in hits] == [fid], token
+
+
+def test_removed_and_superseded_frames_never_return(path: Path) -> None:
+    with Memvid.create(path, embedder=HashEmbedder()) as mem:
+        ids = _fill(mem)
+        first = mem.head.seq
+        new = mem.update(ids[0], "Alice now prefers black coffee")
+        mem.delete(ids[1])
+        mem.commit()
+        for mode in ("lex", "vec", "hybrid"):
+            found = {h.frame_id for h in mem.search("alice tea coffee bob espresso", mode=mode, limit=10)}
+            assert ids[0] not in found and ids[1] not in found and new in found, mode
+        # As-of search sees the capsule as it was, index included.
+        old = mem.at(commit=first)
+        assert {h.frame_id for h in old.search("espresso", mode="lex")} == {ids[1]}
+        assert {h.frame_id for h in old.search("coffee", mode="lex")} == set()
+        assert ids[1] in {h.frame_id for h in old.search("bob espresso", mode="vec")}
+
+
+def test_vectors_supplied_by_the_caller(path: Path) -> None:
+    rng = np.random.default_rng(3)
+    vectors = rng.standard_normal((300, 32)).astype(np.float32)
+    with Memvid.create(path) as mem:
+        ids = mem.put_many([{"text": f"doc {i}", "embedding": v} for i, v in enumerate(vectors)])
+        mem.commit()
+        for i in range(0, 300, 7):
+            hit = mem.search(vector=vectors[i], limit=1)[0]
+            assert hit.frame_id == ids[i] and hit.score == pytest.approx(1.0, abs=1e-5)
+        assert mem.search(vector=vectors[0]).mode == SearchMode.VEC
+        assert mem.search("doc", vector=vectors[0]).mode == SearchMode.HYBRID
+        assert mem.search("doc").mode == SearchMode.LEX  # no embedder: a text query cannot use vectors
+        with pytest.raises(InvalidInputError, match="query vector"):
+            mem.search("doc", mode="vec")
+        with pytest.raises(InvalidInputError, match="32 finite numbers"):
+            mem.search(vector=[1.0, 2.0])
+
+
+def test_hnsw_segments_return_every_vector_as_its_own_nearest_neighbour(path: Path) -> None:
+    rng = np.random.default_rng(11)
+    n = 9000  # over HNSW_MIN_ROWS, so this segment is searched through HNSW
+    vectors = rng.standard_normal((n, 16)).astype(np.float32)
+    with Memvid.create(path, vec_dtype="f32") as mem:
+        mem.put_many([{"text": "x", "embedding": v} for v in vectors])
+        mem.commit()
+        assert "vec" in mem._snapshot.manifest.indexes
+        sample = range(0, n, 97)
+        assert all(mem.search(vector=vectors[i], limit=1)[0].frame_id == i for i in sample)
+        mem.delete(0)
+        mem.commit()
+        assert mem.search(vector=vectors[0], limit=3)[0].frame_id != 0
+        assert mem.verify().ok
+
+
+def test_text_is_embedded_at_commit_with_the_capsules_embedder(path: Path) -> None:
+    embedder = HashEmbedder()
+    with Memvid.create(path, embedder=embedder) as mem:
+        ids = _fill(mem)
+        assert embedder.calls == 1  # one batch for the whole commit
+        assert mem.get(ids[0]).embedding is not None
+        results = mem.search("green tea")
+        assert results.mode == SearchMode.HYBRID and results[0].frame_id == ids[0]
+        assert set(results[0].retrievers) == {"lex", "vec"}
+    with pytest.raises(EmbedderMismatchError, match="test/hash-bow"):
+        Memvid.open(path, embedder=HashEmbedder(name="other/model"))
+    with pytest.raises(EmbedderMismatchError):
+        Memvid.open(path, read_only=True, embedder=HashEmbedder(dim=32))
+    with Memvid.open(path, read_only=True) as mem:
+        assert mem.search("green tea").mode == SearchMode.LEX  # no embedder given: text search is lexical
+    with Memvid.open(path, read_only=True, embedder=HashEmbedder()) as mem:
+        assert mem.search("green tea").mode == SearchMode.HYBRID
+
+
+def test_fusion_options_and_thresholds(path: Path) -> None:
+    with Memvid.create(path, embedder=HashEmbedder()) as mem:
+        _fill(mem)
+        rrf = mem.search("alice tea", mode="hybrid", limit=5)
+        assert all(0 < h.score <= 2 / 61 for h in rrf)
+        weighted = mem.search("alice tea", mode="hybrid", fusion="weighted", alpha=0.5, limit=5)
+        assert all(0 <= h.score <= 1 for h in weighted)
+        assert [h.score for h in weighted] == sorted((h.score for h in weighted), reverse=True)
+        only_vec = mem.search("alice tea", mode="hybrid", fusion="weighted", alpha=1.0, limit=5)
+        vec = mem.search("alice tea", mode="vec", limit=5)
+        assert only_vec[0].frame_id == vec[0].frame_id
+        top = vec[0].score
+        assert [h.score for h in mem.search("alice tea", mode="vec", threshold=top)] == [top]
+        with pytest.raises(InvalidInputError):
+            mem.search("x", mode="nope")
+        with pytest.raises(InvalidInputError):
+            mem.search("x", alpha=2.0)
+        with pytest.raises(InvalidInputError):
+            mem.search("", mode="lex")
+
+
+def test_request_object_and_builder(path: Path) -> None:
+    with Memvid.create(path) as mem:
+        ids = _fill(mem)
+        request = SearchRequest.builder().query("alice").mode(SearchMode.LEX).limit(1).tags({"person": "alice"}).build()
+        assert request == SearchRequest(query="alice", mode=SearchMode.LEX, limit=1, tags={"person": "alice"})
+        assert [h.frame_id for h in mem.search(request)] in ([ids[0]], [ids[4]])
+        assert len(mem.search(request, limit=2)) == 2
+        assert mem.search(request).to_dict()["mode"] == "lex"
+
+
+def test_reindex_and_a_lost_cache(path: Path, tmp_path: Path) -> None:
+    with Memvid.create(path, embedder=HashEmbedder()) as mem:
+        ids = _fill(mem)
+        before = [(h.frame_id, round(h.score, 5)) for h in mem.search("alice tea", mode="hybrid")]
+        result = mem.reindex()
+        assert result.frame_ids == () and mem.timeline()[-1].message == "reindex"
+        assert [(h.frame_id, round(h.score, 5)) for h in mem.search("alice tea", mode="hybrid")] == before
+    shutil.rmtree(cache_root())  # the cache is disposable: the capsule holds the index
+    with Memvid.open(path, read_only=True) as mem:
+        assert mem.search("peanuts", mode="lex")[0].frame_id == ids[4]
+        assert mem.verify().ok
+    assert sorted(p.name for p in path.parent.iterdir()) == sorted(["mem.mv2", "cache"])
+
+
+def test_verify_checks_index_blocks(path: Path) -> None:
+    with Memvid.create(path) as mem:
+        _fill(mem)
+        lex_files = mem._snapshot.manifest.indexes["lex"]["files"]
+    offset = max(ref[0] for ref in lex_files.values())
+    data = bytearray(path.read_bytes())
+    data[offset + 70] ^= 0x01
+    path.write_bytes(bytes(data))
+    with Memvid.open(path, read_only=True) as mem:
+        report = mem.verify()
+        assert not report.ok and any(f.offset == offset for f in report.findings)
