@@ -44,10 +44,31 @@ def _work_root() -> Path:
 
 
 def scratch_dir(prefix: str) -> Path:
-    """A new private directory for a writer's working index; the caller removes it."""
+    """A new private directory for a writer's working index; the caller removes it.
+
+    Scratch directories left by processes that died without closing (``kill -9``)
+    are removed here: on ``/dev/shm`` they would hold memory until reboot.
+    """
     root = _work_root()
     root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    _sweep(root)
     return Path(tempfile.mkdtemp(prefix=f"{prefix}-{os.getpid()}-", dir=root))
+
+
+def _sweep(root: Path) -> None:
+    for entry in root.iterdir():
+        parts = entry.name.split("-")
+        if len(parts) < 3 or not parts[1].isdigit() or not entry.is_dir():
+            continue
+        pid = int(parts[1])
+        if pid == os.getpid():
+            continue
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            shutil.rmtree(entry, ignore_errors=True)
+        except PermissionError:
+            pass  # alive, another user's
 
 
 def materialize(

@@ -270,3 +270,18 @@ def test_verify_checks_index_blocks(path: Path) -> None:
     with Memvid.open(path, read_only=True) as mem:
         report = mem.verify()
         assert not report.ok and any(f.offset == offset for f in report.findings)
+
+
+def test_scratch_dirs_of_dead_writers_are_swept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import subprocess
+    import sys
+
+    from memvid.storage.cache import scratch_dir
+
+    monkeypatch.setenv("MEMVID_WORK_DIR", str(tmp_path / "work"))
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    stale = tmp_path / "work" / f"lex-{int(dead.stdout)}-abc"
+    stale.mkdir(parents=True)
+    mine = scratch_dir("lex")
+    assert mine.is_dir() and not stale.exists()
+    shutil.rmtree(mine)
