@@ -29,13 +29,16 @@ from memvid import (
     CapsuleView,
     CommitNotFoundError,
     CorruptCapsuleError,
+    Embedder,
     Finding,
     Frame,
     FrameNotFoundError,
+    Hit,
     Memvid,
     MemvidError,
     NotACapsuleError,
     PutOptions,
+    SearchMode,
     VerifyReport,
     __version__,
     recover,
@@ -179,9 +182,21 @@ def _as_of_option(fn: F) -> F:
 
 
 @contextlib.contextmanager
-def _reading(path: Path, as_of: int | str | None = None) -> Iterator[Memvid | CapsuleView]:
-    with Memvid.open(path, read_only=True) as mem:
+def _reading(
+    path: Path, as_of: int | str | None = None, *, embedder: Embedder | None = None
+) -> Iterator[Memvid | CapsuleView]:
+    with Memvid.open(path, read_only=True, embedder=embedder) as mem:
         yield mem if as_of is None else mem.at(commit=as_of)
+
+
+def _query_embedder() -> Embedder | None:
+    """The embedder that turns `find`'s query text into a vector: none yet.
+
+    Embedder selection (an ``--embedder`` option on `find`, and on `put` for the
+    frames) plugs in here. While this returns None, ``--mode auto`` is lexical
+    and ``--mode vec`` or ``hybrid`` is refused with status 1.
+    """
+    return None
 
 
 # -- output -------------------------------------------------------------------------------
@@ -223,6 +238,23 @@ def _echo_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> None
 
 def _plural(count: int, noun: str) -> str:
     return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def _stdout_is_a_terminal() -> bool:
+    return sys.stdout.isatty()
+
+
+def _marked_snippet(hit: Hit, mark: Callable[[str], str]) -> str:
+    """The hit's snippet on one line, each highlighted word passed through ``mark``."""
+    parts: list[str] = []
+    end = 0
+    for start, stop in hit.highlights:
+        if start >= end:  # spans come in order; an overlapping one would garble the text
+            parts += [hit.snippet[end:start], mark(hit.snippet[start:stop])]
+            end = stop
+    parts.append(hit.snippet[end:])
+    # Highlights never span whitespace, so collapsing it keeps the marks intact.
+    return " ".join("".join(parts).split())
 
 
 def _echo_fields(rows: Iterable[tuple[str, object]]) -> None:
@@ -434,6 +466,131 @@ def frames(
 
 @main.command()
 @click.argument("path", type=_CAPSULE)
+@click.argument("query")
+@click.option(
+    "--mode",
+    type=click.Choice([mode.value for mode in SearchMode]),
+    default=SearchMode.AUTO.value,
+    metavar="MODE",
+    help="lex: by words, in tantivy's query syntax; vec: by meaning, with vectors; hybrid: both, "
+    "fused; auto (the default): hybrid when a query vector can be had, else lex.",
+)
+@click.option("--limit", type=click.IntRange(min=1), default=10, metavar="N", help="Print at most N hits (default 10).")
+@click.option("--threshold", type=float, metavar="SCORE", help="Only hits scoring at least SCORE.")
+@click.option("--kind", help="Only frames of this kind.")
+@click.option(
+    "--tag",
+    "tags",
+    metavar="KEY=VALUE",
+    multiple=True,
+    callback=_parse_tags,
+    help="Only frames with this tag; repeatable.",
+)
+@click.option("--uri-prefix", help="Only frames whose uri starts with this.")
+@click.option(
+    "--since", metavar="TIME", callback=_parse_time, help="Only frames whose time is at or after this ISO 8601 time."
+)
+@click.option(
+    "--until", metavar="TIME", callback=_parse_time, help="Only frames whose time is before this ISO 8601 time."
+)
+@click.option(
+    "--created-since", metavar="TIME", callback=_parse_time, help="Only frames put at or after this ISO 8601 time."
+)
+@click.option(
+    "--created-until", metavar="TIME", callback=_parse_time, help="Only frames put before this ISO 8601 time."
+)
+@click.option(
+    "--fusion",
+    type=click.Choice(["rrf", "weighted"]),
+    default="rrf",
+    help="How hybrid search merges its two rankings: reciprocal rank (the default) or weighted scores.",
+)
+@click.option(
+    "--alpha",
+    type=click.FloatRange(0, 1),
+    default=0.5,
+    metavar="WEIGHT",
+    help="The vector share of a weighted fusion score, 0 to 1 (default 0.5).",
+)
+@click.option(
+    "--snippet-chars",
+    type=click.IntRange(min=0),
+    default=200,
+    metavar="N",
+    help="About how many characters of each hit's text to show (default 200; 0 for none).",
+)
+@_as_of_option
+@output_options
+def find(
+    path: Path,
+    query: str,
+    mode: str,
+    limit: int,
+    threshold: float | None,
+    kind: str | None,
+    tags: dict[str, str],
+    uri_prefix: str | None,
+    since: dt.datetime | None,
+    until: dt.datetime | None,
+    created_since: dt.datetime | None,
+    created_until: dt.datetime | None,
+    fusion: str,
+    alpha: float,
+    snippet_chars: int,
+    as_of: int | str | None,
+    as_json: bool,
+) -> None:
+    """Search the capsule at PATH for QUERY, best hits first.
+
+    QUERY is read from standard input when it is '-'. Each hit shows its
+    rank, score, frame id, the retrievers that found it with their ranks, and
+    its uri or title, then a snippet of its text with the matched words in
+    bold on a terminal, or in [brackets] otherwise. No hits prints "no
+    results" on stderr and exits 0.
+    """
+    if query == "-":
+        if sys.stdin.isatty():
+            click.echo("reading the query from stdin; end it with Ctrl-D", err=True)
+        query = sys.stdin.read()
+    query = query.strip()
+    embedder = _query_embedder()
+    with _reading(path, as_of, embedder=embedder) as view:
+        if embedder is None and mode in (SearchMode.VEC, SearchMode.HYBRID):
+            # The library would ask for vector= or an embedder, neither of which a shell can give yet.
+            _fail(f"{mode} search needs a query embedder, and memvid find has none yet; use --mode lex", ExitCode.ERROR)
+        results = view.search(
+            query,
+            mode=mode,
+            limit=limit,
+            threshold=threshold,
+            kind=kind,
+            tags=tags or None,
+            uri_prefix=uri_prefix,
+            since=since,
+            until=until,
+            created_since=created_since,
+            created_until=created_until,
+            fusion=fusion,
+            alpha=alpha,
+            snippet_chars=snippet_chars,
+        )
+    if as_json:
+        _echo_json(results.to_dict())
+        return
+    if not results:
+        click.echo("no results", err=True)
+        return
+    bold = _stdout_is_a_terminal()
+    for rank, hit in enumerate(results, start=1):
+        found_by = ", ".join(f"{name} #{place}" for name, place in hit.retrievers.items())
+        click.echo(f"{rank}  score {hit.score:.4g}  frame {hit.frame_id}  {found_by}  {hit.uri or hit.title or '-'}")
+        snippet = _marked_snippet(hit, lambda word: click.style(word, bold=True) if bold else f"[{word}]")
+        if snippet:
+            click.echo(f"   {snippet}")
+
+
+@main.command()
+@click.argument("path", type=_CAPSULE)
 @click.option("--limit", type=click.IntRange(min=0), metavar="N", help="Only the newest N commits.")
 @output_options
 def timeline(path: Path, limit: int | None, as_json: bool) -> None:
@@ -532,3 +689,20 @@ def recover_command(source: Path, dest: Path, overwrite: bool, as_json: bool) ->
     if result.skipped_commits:
         line += f"; skipped {_plural(result.skipped_commits, 'damaged newer commit')}"
     click.echo(line)
+
+
+@main.command()
+@click.argument("path", type=_CAPSULE)
+@output_options
+def reindex(path: Path, as_json: bool) -> None:
+    """Rebuild every search index of the capsule at PATH.
+
+    Writes a new commit, with the message "reindex", that holds indexes built
+    afresh from the frames; the frames do not change.
+    """
+    with Memvid.open(path) as mem:
+        result = mem.reindex()
+    if as_json:
+        _echo_json({"commit_seq": result.seq, "commit_id": result.id, "commit_time": result.time.isoformat()})
+    else:
+        click.echo(f"reindexed in commit {result.seq} ({result.id[:12]})")

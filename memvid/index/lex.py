@@ -36,6 +36,7 @@ TOKENIZER: Final = "en_stem"
 DEFAULT_FIELDS: Final = ["title", "text"]
 _HEAP_SMALL: Final = 15_000_000
 _HEAP_LARGE: Final = 128_000_000
+_AND_NOT: Final = re.compile(r"\s+AND\s+NOT\s+")
 
 
 def schema() -> tantivy.Schema:
@@ -229,7 +230,12 @@ class LexIndex:
 
     def parse(self, query: str) -> tantivy.Query:
         """The tantivy query language (phrases, AND/OR/NOT, ``field:term``), leniently: a
-        query that does not parse is read as plain words, never an error."""
+        query that does not parse is read as plain words, never an error.
+
+        ``a AND NOT b`` is read as ``a -b``: tantivy's parser makes the former match
+        nothing (quickwit-oss/tantivy#2317), which no user means.
+        """
+        query = _AND_NOT.sub(" -", query)
         try:
             return self.index.parse_query(query, DEFAULT_FIELDS)
         except ValueError:
@@ -251,14 +257,18 @@ class LexIndex:
         return [(int(fid or 0), float(score)) for (score, _), fid in zip(hits, ids, strict=True)]
 
     def _filter_clauses(self, f: LexFilters) -> list[tuple[tantivy.Occur, tantivy.Query]]:
-        must = tantivy.Occur.Must
+        """Filters as clauses that must match but score 0, so a filter never changes BM25 scores."""
         out: list[tuple[tantivy.Occur, tantivy.Query]] = []
+
+        def must(query: tantivy.Query) -> None:
+            out.append((tantivy.Occur.Must, tantivy.Query.const_score_query(query, 0.0)))
+
         if f.kind is not None:
-            out.append((must, tantivy.Query.term_query(self.schema, "kind", f.kind)))
+            must(tantivy.Query.term_query(self.schema, "kind", f.kind))
         for key, value in (f.tags or {}).items():
-            out.append((must, tantivy.Query.term_query(self.schema, "tags", f"{key}={value}")))
+            must(tantivy.Query.term_query(self.schema, "tags", f"{key}={value}"))
         if f.uri_prefix is not None:
-            out.append((must, tantivy.Query.regex_query(self.schema, "uri", re.escape(f.uri_prefix) + ".*")))
+            must(tantivy.Query.regex_query(self.schema, "uri", re.escape(f.uri_prefix) + ".*"))
         for field, since, until in (
             ("time", f.since_us, f.until_us),
             ("created", f.created_since_us, f.created_until_us),
@@ -267,10 +277,11 @@ class LexIndex:
                 continue
             lo = since if since is not None else -(2**63)
             hi = until if until is not None else 2**63 - 1
-            query = tantivy.Query.range_query(
-                self.schema, field, tantivy.FieldType.Integer, lo, hi, include_lower=True, include_upper=False
+            must(
+                tantivy.Query.range_query(
+                    self.schema, field, tantivy.FieldType.Integer, lo, hi, include_lower=True, include_upper=False
+                )
             )
-            out.append((must, query))
         return out
 
 

@@ -105,11 +105,29 @@ def test_query_language(path: Path) -> None:
         assert {h.frame_id for h in mem.search('"green tea"', mode="lex")} == {ids[0]}
         assert {h.frame_id for h in mem.search("alice AND peanuts", mode="lex")} == {ids[4]}
         assert {h.frame_id for h in mem.search("alice NOT peanuts", mode="lex")} == {ids[0]}
+        assert {h.frame_id for h in mem.search("alice AND NOT peanuts", mode="lex")} == {ids[0]}
+        assert {h.frame_id for h in mem.search("alice -peanuts", mode="lex")} == {ids[0]}
         assert {h.frame_id for h in mem.search("espresso OR marathon", mode="lex")} == {ids[1], ids[3]}
         assert {h.frame_id for h in mem.search("title:nothing text:report", mode="lex")} == {ids[2]}
         assert {h.frame_id for h in mem.search('tags:"person=bob"', mode="lex")} == {ids[1]}
         # A query that does not parse is read leniently, never an error.
         assert {h.frame_id for h in mem.search("tea AND (", mode="lex")} == {ids[0]}
+
+
+def test_filters_never_change_scores(path: Path) -> None:
+    with Memvid.create(path) as mem:
+        ids = _fill(mem)
+        plain = {h.frame_id: h.score for h in mem.search("alice", mode="lex")}
+        for filters in (
+            {"kind": "fact"},
+            {"tags": {"person": "alice"}},
+            {"uri_prefix": "note://4"},
+            {"since": "2026-01-05"},
+            {"created_since": "2000-01-01"},
+        ):
+            filtered = {h.frame_id: h.score for h in mem.search("alice", mode="lex", **filters)}
+            assert filtered and all(filtered[f] == pytest.approx(plain[f]) for f in filtered), filters
+        assert ids[4] in plain
 
 
 def test_filters_in_every_mode(path: Path) -> None:
