@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from memvid.api import CapsuleStats, CapsuleView, Memvid
 from memvid.embed import Embedder, EmbedderIdentity
+from memvid.embed.function import FunctionEmbedder
 from memvid.engine.verify import Finding, VerifyReport
 from memvid.errors import (
     CapsuleAccessError,
@@ -57,7 +58,9 @@ __all__ = [
     "Finding",
     "Frame",
     "FrameNotFoundError",
+    "FunctionEmbedder",
     "Hit",
+    "HttpEmbedder",
     "InvalidInputError",
     "LimitExceededError",
     "Memvid",
@@ -79,7 +82,16 @@ __all__ = [
 ]
 
 for _name in __all__:
-    _obj = globals()[_name]
+    _obj = globals().get(_name)
     if isinstance(_obj, type):
         _obj.__module__ = "memvid"
 del _name, _obj
+
+
+def __getattr__(name: str) -> object:
+    # HttpEmbedder loads on first use: it needs httpx, the optional "http" extra.
+    if name == "HttpEmbedder":
+        from memvid.embed.http import HttpEmbedder
+
+        return HttpEmbedder
+    raise AttributeError(f"module 'memvid' has no attribute {name!r}")

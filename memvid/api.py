@@ -18,7 +18,7 @@ import numpy.typing as npt
 
 from memvid import timeline
 from memvid._time import TimeLike, from_us, now_us, to_us
-from memvid.embed import Embedder, EmbedderIdentity, identity_of
+from memvid.embed import Embedder, EmbedderIdentity, identity_of, looks_like_embedder
 from memvid.engine.manifest import Manifest
 from memvid.engine.rows import Row
 from memvid.engine.snapshot import DELETED, BlockReader, Snapshot, find_head
@@ -829,7 +829,7 @@ def _embedding_text(title: str | None, text: str) -> str:
 
 
 def _check_embedder(embedder: Embedder, manifest: Manifest) -> EmbedderIdentity:
-    if not isinstance(embedder, Embedder):
+    if not looks_like_embedder(embedder):
         raise InvalidInputError(
             f"embedder must have name, dim, normalized, embed_documents and embed_query; got {type(embedder).__name__}"
         )

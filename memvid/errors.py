@@ -132,7 +132,15 @@ class EmbedderMismatchError(MemvidError, ValueError):
 
 
 class EmbeddingError(MemvidError):
-    """An embedder failed to produce vectors (an HTTP error, a malformed response)."""
+    """An embedder failed to produce vectors (an HTTP error, a malformed response).
+
+    ``status_code`` is the HTTP status of the failing reply; ``None`` for
+    network errors, timeouts, malformed replies and embedders that are not HTTP.
+    """
+
+    def __init__(self, message: str, *, status_code: int | None = None) -> None:
+        super().__init__(message)
+        self.status_code = status_code
 
 
 class DurabilityError(MemvidError, OSError):

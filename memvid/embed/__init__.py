@@ -7,6 +7,7 @@ opening it with a different one is a clear error, not silent garbage.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -16,7 +17,7 @@ import numpy.typing as npt
 
 from memvid.errors import InvalidInputError
 
-__all__ = ["Embedder", "EmbedderIdentity", "identity_of"]
+__all__ = ["Embedder", "EmbedderIdentity", "FunctionEmbedder", "HttpEmbedder", "identity_of", "looks_like_embedder"]
 
 Metric = Literal["cos"]
 
@@ -74,6 +75,41 @@ class EmbedderIdentity:
 
     def describe(self) -> str:
         return f"{self.name} ({self.dim}-d, {self.metric}{', normalised' if self.normalized else ''})"
+
+
+def text_list(texts: Sequence[str], who: str) -> list[str]:
+    """``texts`` as a fresh list, refusing a bare string and anything that is not text.
+    ``who`` names the embedder in the error."""
+    if isinstance(texts, str):
+        raise InvalidInputError(f"{who}: texts must be a sequence of strings, not one str")
+    items = list(texts)
+    for i, text in enumerate(items):
+        if not isinstance(text, str):
+            raise InvalidInputError(f"{who}: text {i} is a {type(text).__name__}, not a str")
+    return items
+
+
+def looks_like_embedder(obj: object) -> bool:
+    """Whether ``obj`` has the :class:`Embedder` shape, checked without reading its
+    properties (``isinstance`` on the protocol would read ``dim``, which for an
+    :class:`HttpEmbedder` without a given dimension sends a request)."""
+    return all(inspect.getattr_static(obj, name, None) is not None for name in _EMBEDDER_MEMBERS)
+
+
+_EMBEDDER_MEMBERS = ("name", "dim", "normalized", "embed_documents", "embed_query")
+
+
+def __getattr__(name: str) -> Any:
+    # The concrete embedders load on first use: HttpEmbedder needs httpx, an optional extra.
+    if name == "FunctionEmbedder":
+        from memvid.embed.function import FunctionEmbedder
+
+        return FunctionEmbedder
+    if name == "HttpEmbedder":
+        from memvid.embed.http import HttpEmbedder
+
+        return HttpEmbedder
+    raise AttributeError(f"module 'memvid.embed' has no attribute {name!r}")
 
 
 def identity_of(embedder: Embedder) -> EmbedderIdentity:
