@@ -93,5 +93,6 @@ def __getattr__(name: str) -> object:
     if name == "HttpEmbedder":
         from memvid.embed.http import HttpEmbedder
 
+        HttpEmbedder.__module__ = "memvid"
         return HttpEmbedder
     raise AttributeError(f"module 'memvid' has no attribute {name!r}")
