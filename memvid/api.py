@@ -45,7 +45,8 @@ from memvid.frame import (
     check_text,
     encode_metadata,
 )
-from memvid.index import IndexMaintainer, index_refs
+from memvid.index import IndexMaintainer, index_refs, lex_index
+from memvid.index.lex import LexIndex
 from memvid.index.vec import VecDtype, check_dtype
 from memvid.search import SearchRequest, SearchResults, run_search
 from memvid.storage import FileStorage, Storage, create_file_atomically
@@ -234,10 +235,13 @@ class _Reading:
                 raise InvalidInputError(f"search() got an unknown field: {exc}") from None
         snapshot = self._state()
         embedder = self._embedder_for_queries()
-        return run_search(snapshot, self._header.uuid_str, request, None if embedder is None else embedder.embed_query)
+        return run_search(snapshot, self._lex_for, request, None if embedder is None else embedder.embed_query)
 
     def _embedder_for_queries(self) -> Embedder | None:
         return None
+
+    def _lex_for(self, snapshot: Snapshot) -> LexIndex | None:
+        return lex_index(snapshot, self._header.uuid_str)
 
     # -- checks ----------------------------------------------------------------------
 
@@ -292,6 +296,9 @@ class CapsuleView(_Reading):
 
     def _embedder_for_queries(self) -> Embedder | None:
         return self._owner._embedder_for_queries()
+
+    def _lex_for(self, snapshot: Snapshot) -> LexIndex | None:
+        return self._owner._lex_for(snapshot)
 
     def _refuse(self) -> ReadOnlyError:
         return ReadOnlyViewError(
@@ -659,6 +666,13 @@ class Memvid(_Reading):
 
     def _embedder_for_queries(self) -> Embedder | None:
         return self._embedder
+
+    def _lex_for(self, snapshot: Snapshot) -> LexIndex | None:
+        # The writer's head is searched through its live index, kept current incrementally;
+        # other commits through the shared cache.
+        if self._indexer is not None and snapshot is self._snapshot:
+            return self._indexer.live_index(snapshot)
+        return lex_index(snapshot, self._header.uuid_str)
 
     def rollback(self) -> int:
         """Discard every pending change; returns how many were discarded."""

@@ -32,8 +32,8 @@ from memvid._time import TimeLike, to_us
 from memvid.engine.snapshot import Snapshot, _filter_mask
 from memvid.errors import InvalidInputError
 from memvid.frame import Frame, check_tags
-from memvid.index import lex_index, vec_segments
-from memvid.index.lex import LexFilters, analyzer
+from memvid.index import vec_segments
+from memvid.index.lex import LexFilters, LexIndex, analyzer
 from memvid.index.vec import search_segments
 
 __all__ = ["Hit", "SearchMode", "SearchRequest", "SearchRequestBuilder", "SearchResults"]
@@ -230,10 +230,11 @@ def check_request(request: SearchRequest) -> tuple[SearchMode, _Filters]:
 
 def run_search(
     snapshot: Snapshot,
-    capsule_uuid: str,
+    lex_for: Callable[[Snapshot], LexIndex | None],
     request: SearchRequest,
     embed_query: Callable[[str], npt.NDArray[np.float32]] | None,
 ) -> SearchResults:
+    """Run ``request`` on ``snapshot``; ``lex_for`` opens the snapshot's lexical index."""
     started = time.perf_counter()
     mode, filters = check_request(request)
     has_vectors = snapshot.manifest.embedding_dim is not None
@@ -253,7 +254,7 @@ def run_search(
     ranked: dict[str, list[tuple[int, float]]] = {}
     count = depth if mode == SearchMode.HYBRID else request.limit
     if mode in (SearchMode.LEX, SearchMode.HYBRID):
-        ranked["lex"] = _lex(snapshot, capsule_uuid, request.query or "", filters, count)
+        ranked["lex"] = _lex(snapshot, lex_for, request.query or "", filters, count)
     if mode in (SearchMode.VEC, SearchMode.HYBRID):
         vector = _query_vector(request, embed_query, snapshot.manifest.embedding_dim or 0)
         ranked["vec"] = _vec(snapshot, vector, filters, count)
@@ -266,8 +267,10 @@ def run_search(
     return SearchResults(hits=tuple(hits), mode=mode, took_ms=(time.perf_counter() - started) * 1000)
 
 
-def _lex(snapshot: Snapshot, uuid: str, query: str, f: _Filters, limit: int) -> list[tuple[int, float]]:
-    index = lex_index(snapshot, uuid)
+def _lex(
+    snapshot: Snapshot, lex_for: Callable[[Snapshot], LexIndex | None], query: str, f: _Filters, limit: int
+) -> list[tuple[int, float]]:
+    index = lex_for(snapshot)
     if index is None:
         return []
     lex_filters = LexFilters(
@@ -279,7 +282,7 @@ def _lex(snapshot: Snapshot, uuid: str, query: str, f: _Filters, limit: int) -> 
         created_since_us=f.created_since_us,
         created_until_us=f.created_until_us,
     )
-    return index.search(query, limit, lex_filters if f.any else None)
+    return index.search(query, limit, lex_filters if f.any else None, dead=snapshot.dead)
 
 
 def _query_vector(

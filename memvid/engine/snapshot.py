@@ -283,6 +283,10 @@ class Snapshot:
         for segment in self.manifest.segments:
             yield from self.segment_dir(segment).batches
 
+    @property
+    def next_frame_id(self) -> int:
+        return self.manifest.next_frame_id
+
     def locate(self, frame_id: int) -> tuple[BatchEntry, int] | None:
         """The batch holding ``frame_id`` and its row in it, dead or alive."""
         segments = self.manifest.segments
@@ -381,16 +385,19 @@ class Snapshot:
         until_us: int | None = None,
         uri_prefix: str | None = None,
         include_dead: bool = False,
+        min_id: int = 0,
     ) -> Iterator[Frame]:
         dead = {} if include_dead else self.dead
         for entry in self.batch_entries():
+            if entry.last_id < min_id:
+                continue
             batch = self.batch(entry)
             mask = _filter_mask(batch, kind, tags, since_us, until_us, uri_prefix)
             ids = batch.column(0).to_numpy()
             keep = [
                 i
                 for i in (range(batch.num_rows) if mask is None else np.flatnonzero(mask).tolist())
-                if int(ids[i]) not in dead
+                if int(ids[i]) not in dead and int(ids[i]) >= min_id
             ]
             if keep:
                 yield from frames_of(batch, keep)

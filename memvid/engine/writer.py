@@ -86,6 +86,7 @@ class IndexChange:
     rows: Sequence[Row]
     dead: Mapping[int, int]
     segments: Sequence[SegmentEntry]
+    next_frame_id: int
     add_block: Callable[[BlockKind, bytes], BlockRef]
     batches: Callable[[SegmentEntry], list[pa.RecordBatch]]
 
@@ -175,6 +176,7 @@ class Writer:
                 rows=rows,
                 dead=dead,
                 segments=segments,
+                next_frame_id=next_frame_id,
                 add_block=lambda kind, payload: app.add(kind, payload, compress=True),
                 batches=self._segment_batches,
             )

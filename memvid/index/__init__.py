@@ -3,17 +3,28 @@
 Indexes are derived caches: the canonical text, metadata and vectors live in
 the frames segments, and :meth:`Memvid.reindex` rebuilds every index from them.
 A commit's manifest records its indexes under ``indexes``; this package keeps
-them in step with each commit (:class:`IndexMaintainer`, the engine's
+them in step with commits (:class:`IndexMaintainer`, the engine's
 :class:`~memvid.engine.writer.IndexHook`) and opens them for a snapshot.
+
+The lexical index is stored as a *checkpoint*: the files of a tantivy index of
+every frame below a frame id (``through``), written into the capsule only when
+at least :data:`CHECKPOINT_FRAMES` frames have come since the last one. Frames
+after it are indexed when a search needs them: by the writer in its private
+working index, incrementally; by a reader once per commit, into the disposable
+cache. Commits between checkpoints therefore cost nothing lexical, and a
+capsule does not grow with every merge tantivy makes. Removed frames are
+dropped from results at query time and deleted from the index at the next
+checkpoint.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 
+from memvid._time import to_us
 from memvid.engine.manifest import SegmentEntry
 from memvid.engine.rows import Row
 from memvid.engine.snapshot import Snapshot
@@ -32,7 +43,10 @@ from memvid.index.vec import (
     segment_vectors,
 )
 
-__all__ = ["IndexMaintainer", "index_refs", "lex_index", "vec_segments"]
+__all__ = ["CHECKPOINT_FRAMES", "IndexMaintainer", "index_refs", "lex_index", "vec_segments"]
+
+CHECKPOINT_FRAMES: Final = 4096
+"""A commit writes a new lexical checkpoint once this many frames came since the last."""
 
 
 def _lex_doc_of_row(row: Row) -> LexDoc:
@@ -41,8 +55,6 @@ def _lex_doc_of_row(row: Row) -> LexDoc:
 
 
 def _lex_doc_of_frame(frame: Frame) -> LexDoc:
-    from memvid._time import to_us
-
     return LexDoc(
         frame.id, frame.title, frame.text, frame.tags, frame.kind, frame.uri, to_us(frame.time), to_us(frame.created_at)
     )
@@ -62,14 +74,25 @@ def _reader_for(snapshot: Snapshot, state: LexState) -> Callable[[str], bytes]:
     return read
 
 
+def _tail_docs(snapshot: Snapshot, start: int) -> Iterator[LexDoc]:
+    """The live frames of ``snapshot`` with ids from ``start`` on."""
+    for frame in snapshot.iter_frames(min_id=start):
+        yield _lex_doc_of_frame(frame)
+
+
 def lex_index(snapshot: Snapshot, capsule_uuid: str) -> LexIndex | None:
-    """The lexical index of ``snapshot``, opened once and cached on it."""
+    """The lexical index of ``snapshot`` (its checkpoint caught up to its last frame),
+    opened once and cached on it."""
     cached = snapshot.extras.get("lex")
     if cached is None:
         state = lex_state(snapshot)
         if state is None:
             return None
-        cached = LexIndex.open(capsule_uuid, state, _reader_for(snapshot, state))
+        read = _reader_for(snapshot, state)
+        tail = None
+        if state.through < snapshot.next_frame_id:
+            tail = (f"{state.key}-{snapshot.commit_id}", lambda: _tail_docs(snapshot, state.through))
+        cached = LexIndex.open(capsule_uuid, state, read, tail)
         snapshot.extras["lex"] = cached
     return cached if isinstance(cached, LexIndex) else None
 
@@ -79,6 +102,10 @@ def vec_state(snapshot: Snapshot) -> VecState | None:
     if raw is None:
         return None
     return VecState.from_json(raw, snapshot.manifest_ref.offset)
+
+
+def _constant(vectors: Matrix) -> Callable[[], Matrix]:
+    return lambda: vectors
 
 
 def vec_segments(snapshot: Snapshot) -> list[SegmentVectors]:
@@ -105,10 +132,6 @@ def vec_segments(snapshot: Snapshot) -> list[SegmentVectors]:
     return result
 
 
-def _constant(vectors: Matrix) -> Callable[[], Matrix]:
-    return lambda: vectors
-
-
 def index_refs(snapshot: Snapshot) -> Iterator[tuple[BlockRef, BlockKind]]:
     """Every index block a commit references (for verify)."""
     state = lex_state(snapshot)
@@ -122,7 +145,8 @@ def index_refs(snapshot: Snapshot) -> Iterator[tuple[BlockRef, BlockKind]]:
 
 
 class IndexMaintainer:
-    """Keeps a capsule's indexes in step with its commits (the engine's index hook)."""
+    """Keeps a capsule's indexes in step with its commits (the engine's index hook),
+    and holds the writer's live lexical index."""
 
     def __init__(self, capsule_uuid: str, *, vec_dtype: VecDtype = "f16") -> None:
         self._lex = LexWorkspace(capsule_uuid)
@@ -132,18 +156,25 @@ class IndexMaintainer:
 
     def update(self, change: IndexChange) -> dict[str, Any]:
         indexes = dict(change.parent.manifest.indexes)
+        lex = self._update_lex(change)
+        if lex is not None:
+            indexes["lex"] = lex.to_json()
+        vec = self._update_vec(change)
+        if vec is not None:
+            indexes["vec"] = vec.to_json()
+        return indexes
+
+    def _update_lex(self, change: IndexChange) -> LexState | None:
+        """A new checkpoint when one is due (the first, a rebuild, or enough new frames)."""
         parent = change.parent
         state = None if self.rebuild else lex_state(parent)
-        if state is None:
-            # A first index (a new capsule, one from before indexes, or a rebuild) covers every live frame.
-            added = [_lex_doc_of_frame(f) for f in parent.iter_frames() if f.id not in change.dead]
-            added += [_lex_doc_of_row(r) for r in change.rows]
-            removed: list[int] = []
-        else:
-            added = [_lex_doc_of_row(r) for r in change.rows]
-            removed = list(change.dead)
+        if state is not None and change.next_frame_id - state.through < CHECKPOINT_FRAMES:
+            return None  # the parent's checkpoint stands; the frames since are indexed when searched
         read = _reader_for(parent, state) if state is not None else _no_files
-        names, fresh = self._lex.update(state, read, added, removed)
+        self._lex.catch_up(state, read, lambda start: _tail_docs(parent, start), parent.next_frame_id)
+        removed = sorted({*parent.dead, *change.dead})
+        added = [_lex_doc_of_row(r) for r in change.rows]
+        names, fresh = self._lex.checkpoint(added, removed, change.next_frame_id)
         files: dict[str, BlockRef] = {}
         for name in names:
             if name in fresh:
@@ -151,41 +182,47 @@ class IndexMaintainer:
             else:
                 assert state is not None
                 files[name] = state.files[name]
-        docs = (0 if state is None else state.docs) + len(added) - len(removed)
-        indexes["lex"] = LexState(files=files, docs=docs).to_json()
-        vec = self._update_vec(change)
-        if vec is not None:
-            indexes["vec"] = vec.to_json()
-        self.rebuild = False
-        return indexes
+        docs = parent.manifest.frames_live + len(change.rows) - len(change.dead)
+        return LexState(files=files, docs=docs, through=change.next_frame_id)
+
+    def live_index(self, snapshot: Snapshot) -> LexIndex | None:
+        """The writer's own lexical index, caught up to ``snapshot`` (its head)."""
+        state = lex_state(snapshot)
+        if state is None:
+            return None
+        read = _reader_for(snapshot, state)
+        index = self._lex.catch_up(state, read, lambda start: _tail_docs(snapshot, start), snapshot.next_frame_id)
+        return LexIndex(index)
 
     def _update_vec(self, change: IndexChange) -> VecState | None:
-        """HNSW for every segment of at least HNSW_MIN_ROWS frames; each new one extends
-        the index of its largest input segment when it has one."""
+        """HNSW for every new segment of at least HNSW_MIN_ROWS frames with vectors; each
+        extends the index of its largest input segment when it has one. Segments the parent
+        already had are never read again."""
         parent = change.parent
         old = None if self.rebuild else vec_state(parent)
+        if parent.manifest.embedding_dim is None and not any(r.embedding is not None for r in change.rows):
+            return None
         dtype = old.dtype if old is not None else self.vec_dtype
         indexed = {} if old is None else dict(old.segments)
         by_offset = {s.ref.offset: s for s in parent.manifest.segments}
         result: dict[int, BlockRef] = {}
         for segment in change.segments:
-            if segment.rows < HNSW_MIN_ROWS:
-                continue
             ref = indexed.get(segment.ref.offset)
-            if ref is None:
+            if ref is None and segment.rows >= HNSW_MIN_ROWS and (self.rebuild or segment.ref.offset not in by_offset):
                 ids, vectors = segment_vectors(change.batches(segment))
-                if not len(ids):
-                    continue
-                inputs = [
-                    (by_offset[o].rows, r)
-                    for o, r in indexed.items()
-                    if o in by_offset and segment.first_id <= by_offset[o].first_id <= segment.last_id
-                ]
-                base = None
-                if inputs:
-                    base = parent.reader.raw(max(inputs, key=lambda x: x[0])[1], BlockKind.VEC_INDEX, parent.end)
-                ref = change.add_block(BlockKind.VEC_INDEX, build_hnsw(ids, vectors, dtype, base=base))
-            result[segment.ref.offset] = ref
+                if len(ids):
+                    inputs = [
+                        (by_offset[o].rows, r)
+                        for o, r in indexed.items()
+                        if o in by_offset and segment.first_id <= by_offset[o].first_id <= segment.last_id
+                    ]
+                    base = None
+                    if inputs:
+                        best = max(inputs, key=lambda x: x[0])[1]
+                        base = parent.reader.raw(best, BlockKind.VEC_INDEX, parent.end)
+                    ref = change.add_block(BlockKind.VEC_INDEX, build_hnsw(ids, vectors, dtype, base=base))
+            if ref is not None:
+                result[segment.ref.offset] = ref
         if not result and old is None:
             return None
         return VecState(dtype=dtype, segments=result)
@@ -194,6 +231,7 @@ class IndexMaintainer:
         raw = indexes.get("lex")
         if raw is not None:
             self._lex.confirm(LexState.from_json(raw, 1 << 62))
+        self.rebuild = False
 
     def close(self) -> None:
         self._lex.close()

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -77,10 +77,13 @@ class LexDoc:
 
 @dataclass(frozen=True, slots=True)
 class LexState:
-    """The lexical index of one commit, as its manifest records it."""
+    """The lexical checkpoint a commit's manifest records: the files of a tantivy index
+    holding every frame with an id below ``through`` (removed ones may linger: readers
+    drop them), and how many documents it has."""
 
     files: Mapping[str, BlockRef]
     docs: int
+    through: int
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -88,6 +91,7 @@ class LexState:
             "tokenizer": TOKENIZER,
             "files": {name: ref.to_json() for name, ref in sorted(self.files.items())},
             "docs": self.docs,
+            "through": self.through,
         }
 
     @classmethod
@@ -97,6 +101,7 @@ class LexState:
             or value.get("v") != SCHEMA_VERSION
             or not isinstance(value.get("files"), dict)
             or not isinstance(value.get("docs"), int)
+            or not isinstance(value.get("through"), int)
             or "meta.json" not in value["files"]
         ):
             raise CorruptCapsuleError("malformed lexical index entry in the manifest")
@@ -108,12 +113,15 @@ class LexState:
             if ref.offset + ref.length > limit:
                 raise CorruptCapsuleError("lexical index file lies after its manifest")
             files[name] = ref
-        return cls(files=files, docs=value["docs"])
+        return cls(files=files, docs=value["docs"], through=value["through"])
 
     @property
     def key(self) -> str:
         """Identifies this index's exact files (the digest of its meta.json block)."""
         return self.files["meta.json"].digest.hex()
+
+    def digests(self) -> dict[str, str]:
+        return {name: ref.digest.hex() for name, ref in self.files.items()}
 
 
 def _document(doc: LexDoc) -> tantivy.Document:
@@ -147,61 +155,84 @@ def _live_files(directory: Path) -> list[str]:
     return names
 
 
+def _write(index: tantivy.Index, added: Sequence[LexDoc], removed: Sequence[int]) -> None:
+    """One tantivy commit; merges finish before it returns, so the files are stable."""
+    writer = index.writer(heap_size=_HEAP_LARGE if len(added) > 20_000 else _HEAP_SMALL, num_threads=1)
+    for doc in added:
+        writer.add_document(_document(doc))
+    if removed:
+        # One query for every id (delete_documents_by_term matches nothing on a u64 field in tantivy-py 0.27).
+        writer.delete_documents_by_query(tantivy.Query.term_set_query(index.schema, "frame_id", list(removed)))
+    writer.commit()
+    writer.wait_merging_threads()
+    index.reload()
+
+
 class LexWorkspace:
-    """A writer's private working copy of the capsule's lexical index."""
+    """A writer's private, writable tantivy index: a checkpoint from the capsule plus the
+    frames after it. It answers the writer's own searches and makes new checkpoints."""
 
     def __init__(self, capsule_uuid: str) -> None:
         self._uuid = capsule_uuid
         self._dir: Path | None = None
-        self._in_step_with: str | None = None  # the LexState.key the directory reflects
+        self._index: tantivy.Index | None = None
+        self._base: str | None = None  # key of the checkpoint the directory started from
+        self._base_files: set[str] = set()
+        self.through = 0  # every live frame below this id is indexed
 
-    def update(
+    def catch_up(
         self,
         state: LexState | None,
         read: Callable[[str], bytes],
-        added: Sequence[LexDoc],
-        removed: Iterable[int],
+        docs_from: Callable[[int], Iterable[LexDoc]],
+        through: int,
+    ) -> tantivy.Index:
+        """Index every frame up to ``through``: start again from the checkpoint ``state``
+        unless the directory already grew from it, then add ``docs_from(self.through)``."""
+        key = None if state is None else state.key
+        if self._index is None or self._base != key or through < self.through:
+            self.close()
+            self._dir = scratch_dir("lex")
+            if state is None:
+                self._index = tantivy.Index(schema(), path=str(self._dir))
+                self.through = 0
+                self._base_files = set()
+            else:
+                materialize(self._uuid, state.key, state.digests(), read, dest=self._dir)
+                self._index = tantivy.Index.open(str(self._dir))
+                self.through = state.through
+                self._base_files = set(state.files)
+            self._base = key
+        if through > self.through:
+            _write(self._index, list(docs_from(self.through)), [])
+            self.through = through
+        return self._index
+
+    def checkpoint(
+        self, added: Sequence[LexDoc], removed: Sequence[int], through: int
     ) -> tuple[list[str], dict[str, bytes]]:
-        """Apply one commit's changes. Returns the names of every file of the new index,
-        and the contents of those the previous state does not already hold."""
-        directory = self._prepare(state, read)
-        index = tantivy.Index(schema(), path=str(directory)) if state is None else tantivy.Index.open(str(directory))
-        writer = index.writer(heap_size=_HEAP_LARGE if len(added) > 20_000 else _HEAP_SMALL, num_threads=1)
-        for doc in added:
-            writer.add_document(_document(doc))
-        for frame_id in removed:
-            # delete_documents_by_term silently matches nothing on a u64 field (tantivy-py 0.27)
-            writer.delete_documents_by_query(tantivy.Query.term_query(index.schema, "frame_id", frame_id))
-        writer.commit()
-        writer.wait_merging_threads()
-        self._in_step_with = None  # ahead of the capsule until confirm()
-        names = _live_files(directory)
-        old = state.files if state is not None else {}
-        fresh = {n: (directory / n).read_bytes() for n in names if n not in old or n == "meta.json"}
+        """Add the commit's own frames, delete ``removed``, and return every file of the
+        index with the contents of those the base checkpoint does not already hold."""
+        assert self._index is not None and self._dir is not None
+        _write(self._index, added, removed)
+        self.through = through
+        names = _live_files(self._dir)
+        fresh = {n: (self._dir / n).read_bytes() for n in names if n not in self._base_files or n == "meta.json"}
         return names, fresh
 
     def confirm(self, state: LexState) -> None:
-        """The capsule committed ``state``: the working copy is in step with it again."""
-        self._in_step_with = state.key
-
-    def _prepare(self, state: LexState | None, read: Callable[[str], bytes]) -> Path:
-        key = None if state is None else state.key
-        if self._dir is not None and self._in_step_with == key and (key is not None or not any(self._dir.iterdir())):
-            return self._dir
-        self.close()
-        self._dir = scratch_dir("lex")
-        if state is not None:
-            materialize(
-                self._uuid, state.key, {n: r.digest.hex() for n, r in state.files.items()}, read, dest=self._dir
-            )
-        self._in_step_with = key
-        return self._dir
+        """The capsule committed the checkpoint ``state``, which the directory now is."""
+        self._base = state.key
+        self._base_files = set(state.files)
 
     def close(self) -> None:
         if self._dir is not None:
             shutil.rmtree(self._dir, ignore_errors=True)
-            self._dir = None
-            self._in_step_with = None
+        self._dir = None
+        self._index = None
+        self._base = None
+        self._base_files = set()
+        self.through = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,17 +247,32 @@ class LexFilters:
 
 
 class LexIndex:
-    """A read-only tantivy index of one commit."""
+    """A read-only searcher over one tantivy index."""
 
-    def __init__(self, directory: Path) -> None:
-        self.index = tantivy.Index.open(str(directory))
-        self.schema = self.index.schema
-        self.searcher = self.index.searcher()
+    def __init__(self, index: tantivy.Index) -> None:
+        self.index = index
+        self.schema = index.schema
+        self.searcher = index.searcher()
 
     @classmethod
-    def open(cls, capsule_uuid: str, state: LexState, read: Callable[[str], bytes]) -> LexIndex:
-        files = {name: ref.digest.hex() for name, ref in state.files.items()}
-        return cls(materialize(capsule_uuid, state.key, files, read))
+    def open(
+        cls,
+        capsule_uuid: str,
+        state: LexState,
+        read: Callable[[str], bytes],
+        tail: tuple[str, Callable[[], Iterable[LexDoc]]] | None = None,
+    ) -> LexIndex:
+        """The checkpoint ``state`` from the cache; with ``tail = (key, docs)``, the
+        checkpoint plus those documents, built once into the cache under ``key``."""
+        if tail is None:
+            return cls(tantivy.Index.open(str(materialize(capsule_uuid, state.key, state.digests(), read))))
+        key, docs = tail
+
+        def build(directory: Path) -> None:
+            _write(tantivy.Index.open(str(directory)), list(docs()), [])
+
+        view = materialize(capsule_uuid, key, state.digests(), read, build=build)
+        return cls(tantivy.Index.open(str(view)))
 
     def parse(self, query: str) -> tantivy.Query:
         """The tantivy query language (phrases, AND/OR/NOT, ``field:term``), leniently: a
@@ -242,19 +288,31 @@ class LexIndex:
             parsed, _errors = self.index.parse_query_lenient(query, DEFAULT_FIELDS)
             return parsed
 
-    def search(self, query: str, limit: int, filters: LexFilters | None = None) -> list[tuple[int, float]]:
-        """``(frame_id, bm25 score)`` pairs, best first."""
+    def search(
+        self, query: str, limit: int, filters: LexFilters | None = None, dead: Container[int] = ()
+    ) -> list[tuple[int, float]]:
+        """``(frame_id, bm25 score)`` pairs, best first, leaving out the ids in ``dead``
+        (removed frames the index may still hold)."""
         if limit <= 0:
             return []
         parsed = self.parse(query)
         clauses = self._filter_clauses(filters) if filters is not None else []
         if clauses:
             parsed = tantivy.Query.boolean_query([(tantivy.Occur.Must, parsed), *clauses])
-        hits = self.searcher.search(parsed, limit).hits
-        if not hits:
-            return []
-        ids = self.searcher.fast_field_values("frame_id", [address for _, address in hits])
-        return [(int(fid or 0), float(score)) for (score, _), fid in zip(hits, ids, strict=True)]
+        count = limit + 16
+        while True:
+            hits = self.searcher.search(parsed, count).hits
+            if not hits:
+                return []
+            ids = self.searcher.fast_field_values("frame_id", [address for _, address in hits])
+            found = [
+                (int(fid or 0), float(score))
+                for (score, _), fid in zip(hits, ids, strict=True)
+                if int(fid or 0) not in dead
+            ]
+            if len(found) >= limit or len(hits) < count:
+                return found[:limit]
+            count *= 4
 
     def _filter_clauses(self, f: LexFilters) -> list[tuple[tantivy.Occur, tantivy.Query]]:
         """Filters as clauses that must match but score 0, so a filter never changes BM25 scores."""

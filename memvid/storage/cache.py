@@ -72,10 +72,17 @@ def _sweep(root: Path) -> None:
 
 
 def materialize(
-    capsule_uuid: str, key: str, files: Mapping[str, str], read: Callable[[str], bytes], *, dest: Path | None = None
+    capsule_uuid: str,
+    key: str,
+    files: Mapping[str, str],
+    read: Callable[[str], bytes],
+    *,
+    dest: Path | None = None,
+    build: Callable[[Path], None] | None = None,
 ) -> Path:
     """A directory holding ``files`` (name -> digest hex), reading each missing blob with
-    ``read(name)``. With ``dest``, copies them into that (writable) directory instead."""
+    ``read(name)``: a shared read-only view under ``key``, after ``build(directory)`` has
+    run on it once if given; or, with ``dest``, links or copies in that directory."""
     base = cache_root() / capsule_uuid
     blobs = base / "blobs"
     blobs.mkdir(parents=True, exist_ok=True)
@@ -84,8 +91,7 @@ def materialize(
         if not blob.exists():
             _write_atomically(blob, read(name))
     if dest is not None:
-        for name, digest in files.items():
-            shutil.copyfile(blobs / digest, dest / name)
+        _link_all(blobs, files, dest)
         return dest
     view = base / "views" / key
     if view.is_dir():
@@ -93,11 +99,9 @@ def materialize(
     view.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=view.parent))
     try:
-        for name, digest in files.items():
-            try:
-                os.link(blobs / digest, tmp / name)
-            except OSError:
-                shutil.copyfile(blobs / digest, tmp / name)
+        _link_all(blobs, files, tmp)
+        if build is not None:
+            build(tmp)  # tantivy writes new files and replaces meta.json: linked blobs stay intact
         try:
             tmp.rename(view)
         except OSError:
@@ -107,6 +111,14 @@ def materialize(
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return view
+
+
+def _link_all(blobs: Path, files: Mapping[str, str], directory: Path) -> None:
+    for name, digest in files.items():
+        try:
+            os.link(blobs / digest, directory / name)
+        except OSError:
+            shutil.copyfile(blobs / digest, directory / name)
 
 
 def _write_atomically(path: Path, data: bytes) -> None:

@@ -270,6 +270,9 @@ def test_reindex_and_a_lost_cache(path: Path, tmp_path: Path) -> None:
         result = mem.reindex()
         assert result.frame_ids == () and mem.timeline()[-1].message == "reindex"
         assert [(h.frame_id, round(h.score, 5)) for h in mem.search("alice tea", mode="hybrid")] == before
+    with Memvid.open(path, read_only=True) as mem:
+        assert mem.search("peanuts", mode="lex")[0].frame_id == ids[4]
+    assert cache_root().is_dir()
     shutil.rmtree(cache_root())  # the cache is disposable: the capsule holds the index
     with Memvid.open(path, read_only=True) as mem:
         assert mem.search("peanuts", mode="lex")[0].frame_id == ids[4]
@@ -303,3 +306,43 @@ def test_scratch_dirs_of_dead_writers_are_swept(tmp_path: Path, monkeypatch: pyt
     mine = scratch_dir("lex")
     assert mine.is_dir() and not stale.exists()
     shutil.rmtree(mine)
+
+
+def test_lexical_checkpoints_are_periodic_and_the_tail_is_searchable(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import memvid.index as index_module
+
+    monkeypatch.setattr(index_module, "CHECKPOINT_FRAMES", 10)
+    throughs = []
+    with Memvid.create(path) as mem:
+        for i in range(25):
+            mem.put(f"turn {i} word{i}")
+            mem.commit()
+            throughs.append(mem._snapshot.manifest.indexes["lex"]["through"])
+            # The writer finds what it just committed, before any checkpoint covers it.
+            assert [h.frame_id for h in mem.search(f"word{i}", mode="lex")] == [i]
+        mem.delete(23)
+        mem.commit()
+        assert mem.search("word23", mode="lex").hits == ()
+    assert sorted(set(throughs)) == [1, 11, 21]  # a checkpoint at the first commit, then every 10 frames
+    with Memvid.open(path, read_only=True) as reader:
+        for i in (0, 12, 24):  # in a checkpoint, and in the tail a reader indexes itself
+            assert [h.frame_id for h in reader.search(f"word{i}", mode="lex")] == [i]
+        assert reader.search("word23", mode="lex").hits == ()
+        view = reader.at(commit=24)
+        assert [h.frame_id for h in view.search("word23", mode="lex")] == [23]
+        assert view.search("word24", mode="lex").hits == ()
+        assert reader.verify().ok
+
+
+def test_small_commits_do_not_rewrite_the_lexical_index(path: Path) -> None:
+    with Memvid.create(path) as mem:
+        mem.put_many([f"seed document {i}" for i in range(200)])
+        mem.commit()
+        size = path.stat().st_size
+        for i in range(100):
+            mem.put(f"chat turn {i}")
+            mem.commit()
+        per_commit = (path.stat().st_size - size) / 100
+    assert per_commit < 4096, per_commit  # frames, directory, manifest and trailer; no index files
