@@ -38,7 +38,15 @@ def main() -> None:
         stats = mem.stats()
         print(f"\n{stats.frames} live frames, {stats.commit_seq} commits, {stats.size_bytes:,} bytes\n")
 
-        print("Decisions on project atlas:")
+        print("Search (BM25, English stemming): 'offline storage'")
+        for hit in mem.search("offline storage", limit=3):
+            print(f"  {hit.score:5.2f}  #{hit.frame_id} {hit.title}: {_marked(hit.snippet, hit.highlights)[:90]}")
+
+        print("\nSearch with filters: 'design' in notes tagged project=atlas, type=meeting")
+        for hit in mem.search("design", tags={"project": "atlas", "type": "meeting"}):
+            print(f"  {hit.score:5.2f}  #{hit.frame_id} {hit.title}")
+
+        print("\nDecisions on project atlas:")
         for frame in mem.frames(tags={"project": "atlas", "type": "decision"}):
             print(f"  #{frame.id} {frame.time:%Y-%m-%d} {frame.title}")
 
@@ -54,8 +62,18 @@ def main() -> None:
         print("  " + past.get_by_uri("mv2://notes/bug-412").text)
         print(f"  and Bob's trip was still on: {past.get_by_uri('mv2://notes/bob-travel').text[:60]}...")
 
+        print("  and a search of that commit finds it: " + ", ".join(h.title or "" for h in past.search("Bob Lisbon")))
+
         report = mem.verify()
         print(f"\nverify: {'ok' if report.ok else report.findings} ({report.commits} commits, {report.blocks} blocks)")
+
+
+def _marked(snippet: str, highlights: tuple[tuple[int, int], ...]) -> str:
+    out, last = [], 0
+    for start, end in highlights:
+        out += [snippet[last:start], "[", snippet[start:end], "]"]
+        last = end
+    return "".join(out) + snippet[last:]
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ files from the disposable cache (:mod:`memvid.storage.cache`).
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 from collections.abc import Callable, Container, Iterable, Mapping, Sequence
@@ -157,7 +158,10 @@ def _live_files(directory: Path) -> list[str]:
 
 def _write(index: tantivy.Index, added: Sequence[LexDoc], removed: Sequence[int]) -> None:
     """One tantivy commit; merges finish before it returns, so the files are stable."""
-    writer = index.writer(heap_size=_HEAP_LARGE if len(added) > 20_000 else _HEAP_SMALL, num_threads=1)
+    # Large batches index on every core (tantivy splits documents across its threads).
+    threads = min(4, os.cpu_count() or 1) if len(added) >= 2_000 else 1
+    heap = (_HEAP_LARGE if len(added) > 20_000 else _HEAP_SMALL) * threads
+    writer = index.writer(heap_size=heap, num_threads=threads)
     for doc in added:
         writer.add_document(_document(doc))
     if removed:
