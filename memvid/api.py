@@ -382,13 +382,14 @@ class Memvid(_Reading):
         """Create an empty capsule at ``path`` and open it for writing.
 
         The file appears whole or not at all. Raises :class:`CapsuleExistsError`
-        if ``path`` exists, unless ``overwrite=True``. With an ``embedder``, every
+        if ``path`` exists, unless ``overwrite=True``; replacing a capsule takes its
+        writer lock first (waiting up to ``lock_timeout`` seconds), so one that
+        another handle is writing raises :class:`CapsuleLockedError` instead. With an ``embedder``, every
         frame committed without an ``embedding`` is embedded (in batches, at
         commit) and text queries can use vector and hybrid search; the capsule
         records the embedder's identity. ``vec_dtype`` (``"f32"``, ``"f16"`` or
         ``"i8"``) is how its HNSW indexes store vectors.
         """
-        del lock_timeout  # a new file's lock is taken before the file has a name
         header = Header(uuid=uuid_mod.uuid4().bytes, created_at_us=now_us())
 
         def fill(storage: FileStorage) -> None:
@@ -410,7 +411,7 @@ class Memvid(_Reading):
             )
             write_manifest(storage, BlockReader(storage), HEADER_SIZE, genesis, 1)
 
-        storage = create_file_atomically(path, fill, overwrite=overwrite)
+        storage = create_file_atomically(path, fill, overwrite=overwrite, lock_timeout=lock_timeout)
         try:
             return cls(storage, path=Path(path), read_only=False, embedder=embedder, vec_dtype=vec_dtype)
         except BaseException:

@@ -142,6 +142,25 @@ class FileStorage(_Poison):
         """Open ``path``; a writable open takes the writer lock, waiting up to ``lock_timeout`` seconds
         (``None`` waits forever)."""
         p = Path(path)
+        deadline = None if lock_timeout is None else time.monotonic() + lock_timeout
+        while True:
+            fd = cls._open_fd(p, writable)
+            if not writable:
+                return cls(fd, p, writable=False)
+            try:
+                remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+                _lock(fd, p, remaining, waited=lock_timeout)
+                # The file may have been replaced (create(overwrite=True)) while we waited for
+                # its lock: a lock on an unlinked inode protects nothing, so start again.
+                if _same_file(fd, p):
+                    return cls(fd, p, writable=True)
+            except BaseException:
+                os.close(fd)
+                raise
+            os.close(fd)
+
+    @staticmethod
+    def _open_fd(p: Path, writable: bool) -> int:
         try:
             fd = os.open(p, (os.O_RDWR if writable else os.O_RDONLY) | os.O_CLOEXEC)
         except FileNotFoundError:
@@ -156,13 +175,7 @@ class FileStorage(_Poison):
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             os.close(fd)
             raise CapsuleAccessError(errno.EINVAL, f"cannot open {p}: not a regular file", str(p))
-        if writable:
-            try:
-                _lock(fd, p, lock_timeout)
-            except BaseException:
-                os.close(fd)
-                raise
-        return cls(fd, p, writable=writable)
+        return fd
 
     @property
     def writable(self) -> bool:
@@ -209,7 +222,16 @@ class FileStorage(_Poison):
             os.close(fd)  # closing the descriptor releases the flock
 
 
-def _lock(fd: int, path: Path, timeout: float | None) -> None:
+def _same_file(fd: int, path: Path) -> bool:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return False
+    mine = os.fstat(fd)
+    return (st.st_dev, st.st_ino) == (mine.st_dev, mine.st_ino)
+
+
+def _lock(fd: int, path: Path, timeout: float | None, *, waited: float | None = None) -> None:
     deadline = None if timeout is None else time.monotonic() + timeout
     delay = 0.001
     while True:
@@ -219,7 +241,7 @@ def _lock(fd: int, path: Path, timeout: float | None) -> None:
         except BlockingIOError:
             if deadline is not None and time.monotonic() >= deadline:
                 raise CapsuleLockedError(
-                    f"{path} is open for writing by another handle (waited {timeout or 0:g} s); "
+                    f"{path} is open for writing by another handle (waited {(waited or timeout) or 0:g} s); "
                     "open it with read_only=True, or pass lock_timeout= to wait"
                 ) from None
             time.sleep(delay if deadline is None else max(0.0, min(delay, deadline - time.monotonic())))
@@ -235,7 +257,11 @@ def _fsync_dir(directory: Path) -> None:
 
 
 def create_file_atomically(
-    path: str | os.PathLike[str], fill: Callable[[FileStorage], None], *, overwrite: bool
+    path: str | os.PathLike[str],
+    fill: Callable[[FileStorage], None],
+    *,
+    overwrite: bool,
+    lock_timeout: float | None = 0.0,
 ) -> FileStorage:
     """Create ``path`` whole or not at all: ``fill`` writes an unnamed file, which is
     fsynced and only then given its name; the directory is fsynced last. Returns the
@@ -250,6 +276,19 @@ def create_file_atomically(
         raise CapsuleExistsError(errno.EEXIST, f"{p} already exists (pass overwrite=True to replace it)", str(p))
     if not directory.is_dir():
         raise CapsuleNotFoundError(errno.ENOENT, f"directory {directory} does not exist", str(directory))
+    # Replacing a capsule another handle writes would send that handle's commits to an
+    # unlinked file: take the old file's writer lock, and hold it until the new one is in place.
+    old: FileStorage | None = None
+    if overwrite and p.exists() and not p.is_dir():
+        old = FileStorage.open(p, writable=True, lock_timeout=lock_timeout)
+    try:
+        return _create(p, directory, fill, overwrite)
+    finally:
+        if old is not None:
+            old.close()
+
+
+def _create(p: Path, directory: Path, fill: Callable[[FileStorage], None], overwrite: bool) -> FileStorage:
     fd, tmp_name = _unnamed_file(directory, p.name)
     storage = FileStorage(fd, p, writable=True)
     ok = False

@@ -483,3 +483,31 @@ def test_verify_reports_damage_once_and_reads_fail_cleanly(path: Path) -> None:
         assert [f.offset for f in report.findings] == [block]
         with pytest.raises(MemvidError, match=f"checksum mismatch in frames block at offset {block}"):
             mem.get(fid)
+
+
+def test_a_writer_waiting_for_the_lock_of_a_replaced_file_opens_the_new_one(path: Path, tmp_path: Path) -> None:
+    import os
+    import threading
+    import time
+
+    with Memvid.create(path) as mem:
+        mem.put("old")
+    with Memvid.create(tmp_path / "new.mv2") as mem:
+        mem.put("new")
+    holder = Memvid.open(path)
+    seen: list[str] = []
+
+    def wait_for_it() -> None:
+        with Memvid.open(path, lock_timeout=10) as waiter:
+            seen.extend(f.text for f in waiter.frames())
+            waiter.put("written by the waiter")
+
+    thread = threading.Thread(target=wait_for_it)
+    thread.start()
+    time.sleep(0.3)  # the waiter now holds a descriptor of the old file and waits for its lock
+    os.replace(tmp_path / "new.mv2", path)  # what create(overwrite=True) does, lock held
+    holder.close()
+    thread.join(10)
+    assert not thread.is_alive() and seen == ["new"]  # it noticed and opened the file now at path
+    with Memvid.open(path, read_only=True) as mem:
+        assert [f.text for f in mem.frames()] == ["new", "written by the waiter"]

@@ -1,0 +1,37 @@
+"""Child process of the lock tests. Run with ``sys.executable``::
+
+python lock_child.py CAPSULE hold   # take the writer lock, print "locked", hold it until stdin closes
+python lock_child.py CAPSULE race   # wait for a line on stdin, then try once: print "won" (and hold
+                                    # the lock until stdin closes) or "locked"
+"""
+
+from __future__ import annotations
+
+import sys
+
+from memvid import CapsuleLockedError, Memvid
+
+
+def _say(word: str) -> None:
+    sys.stdout.write(word + "\n")
+    sys.stdout.flush()
+
+
+def main() -> None:
+    path, mode = sys.argv[1], sys.argv[2]
+    if mode == "race":
+        sys.stdin.readline()
+        try:
+            mem = Memvid.open(path, lock_timeout=0)
+        except CapsuleLockedError:
+            _say("locked")
+            return
+    else:
+        mem = Memvid.open(path, lock_timeout=10)
+    with mem:
+        _say("won" if mode == "race" else "locked")
+        sys.stdin.read()  # hold the lock until the parent closes our stdin (or kills us)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,152 @@
+"""One writer, many readers.
+
+* A second writer on the same path gets ``CapsuleLockedError``: in the same process
+  (also after waiting ``lock_timeout``), from another process, and when several
+  processes race for the lock exactly one wins.
+* After the process holding the lock is SIGKILLed, a new writer holds the lock
+  within 100 ms of the kill (``Memvid.open(path, lock_timeout=...)``).
+* A read-only handle opened while another process commits sees a committed prefix:
+  every frame of commits 1..its head, nothing of later ones; it keeps seeing exactly
+  that while the writer goes on, and ``refresh()`` moves it to the latest commit.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+from durability_support import SOAK, Child, check_ingest_state, ingest_commit, parse_acks, write_report
+
+import memvid
+from memvid import CapsuleLockedError, Memvid
+
+LOCK_KILLS = 100 if SOAK else 5
+RACES, RACERS = (100, 6) if SOAK else (3, 4)
+READER_COMMITS = 300 if SOAK else 40
+
+
+def _ingest_capsule(path: Path, commits: int) -> None:
+    with Memvid.create(path) as mem:
+        for _ in range(commits):
+            ingest_commit(mem)
+
+
+def test_second_writer_in_process_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "c.mv2"
+    _ingest_capsule(path, 1)
+    with Memvid.open(path) as writer:
+        with pytest.raises(CapsuleLockedError):
+            Memvid.open(path)
+        started = time.monotonic()
+        with pytest.raises(CapsuleLockedError):
+            Memvid.open(path, lock_timeout=0.2)
+        assert time.monotonic() - started >= 0.2
+        with Memvid.open(path, read_only=True) as reader:  # readers take no lock
+            assert reader.head.seq == 1
+        ingest_commit(writer)
+        # Closing other descriptors of the file in this process (a read-only handle,
+        # recover() reading it) must not drop the writer's lock (flock, not lockf).
+        memvid.recover(path, tmp_path / "copy.mv2")
+        with pytest.raises(CapsuleLockedError):
+            Memvid.open(path)
+    with Memvid.open(path) as writer:
+        assert writer.head.seq == 2
+
+
+def test_second_writer_from_another_process_and_lock_after_kill(tmp_path: Path) -> None:
+    path = tmp_path / "c.mv2"
+    _ingest_capsule(path, 1)
+    latencies = []
+    for _ in range(LOCK_KILLS):
+        with Child("lock_child.py", path, "hold", stdin=True) as holder:
+            assert holder.next_line(timeout=30) == "locked", holder.stderr
+            with pytest.raises(CapsuleLockedError):
+                Memvid.open(path)
+            with pytest.raises(CapsuleLockedError):
+                Memvid.open(path, lock_timeout=0.05)
+            holder.kill()
+            killed = time.monotonic()
+            with Memvid.open(path, lock_timeout=5) as writer:
+                latencies.append(time.monotonic() - killed)
+                seq = ingest_commit(writer)[0]
+            assert holder.finish() == -signal.SIGKILL
+        with Memvid.open(path, read_only=True) as mem:
+            assert check_ingest_state(mem) == seq
+    write_report(
+        "lock_after_kill",
+        {
+            "kills": len(latencies),
+            "max_ms": round(max(latencies) * 1e3, 2),
+            "mean_ms": round(sum(latencies) / len(latencies) * 1e3, 2),
+        },
+    )
+    assert max(latencies) < 0.1, f"lock free again after {max(latencies) * 1e3:.1f} ms"
+
+
+@pytest.mark.parametrize("holder", ["same process", "other process"])
+def test_overwriting_create_refuses_a_locked_capsule(tmp_path: Path, holder: str) -> None:
+    path = tmp_path / "c.mv2"
+    _ingest_capsule(path, 1)
+    if holder == "other process":
+        with Child("lock_child.py", path, "hold", stdin=True) as child:
+            assert child.next_line(timeout=30) == "locked", child.stderr
+            with pytest.raises(CapsuleLockedError):
+                Memvid.create(path, overwrite=True).close()
+        return
+    with Memvid.open(path) as writer:
+        with pytest.raises(CapsuleLockedError):
+            Memvid.create(path, overwrite=True).close()
+        seq = ingest_commit(writer)[0]  # acknowledged...
+    with Memvid.open(path, read_only=True) as mem:
+        assert check_ingest_state(mem) == seq  # ...so it must be there
+
+
+def test_racing_writers_exactly_one_wins(tmp_path: Path) -> None:
+    path = tmp_path / "c.mv2"
+    _ingest_capsule(path, 1)
+    for _ in range(RACES):
+        racers = [Child("lock_child.py", path, "race", stdin=True) for _ in range(RACERS)]
+        try:
+            time.sleep(0.3)  # let them all start up and wait on stdin
+            for racer in racers:
+                racer.send("go\n")
+            answers = [racer.next_line(timeout=30) for racer in racers]
+        finally:
+            for racer in racers:
+                racer.close_stdin()
+            codes = [racer.finish() for racer in racers]
+        assert sorted(answers, key=str) == ["locked"] * (RACERS - 1) + ["won"], (answers, [r.stderr for r in racers])
+        assert codes == [0] * RACERS, [r.stderr for r in racers]
+
+
+def test_reader_during_commits_sees_a_committed_prefix(tmp_path: Path) -> None:
+    path = tmp_path / "c.mv2"
+    _ingest_capsule(path, 1)
+    heads: set[int] = set()
+    reads = 0
+    with (
+        Memvid.open(path, read_only=True) as early,
+        Child("ingest_child.py", path, "--commits", READER_COMMITS, "--pause", 0.002) as writer,
+    ):
+        assert writer.next_line(timeout=30) == "open 1", writer.stderr
+        early_frames = [f.id for f in early.frames()]
+        while writer.proc.poll() is None:
+            with Memvid.open(path, read_only=True) as reader:
+                heads.add(check_ingest_state(reader))
+                reads += 1
+        assert writer.finish() == 0, writer.stderr
+        acks = parse_acks(writer.stdout)
+        assert len(acks) == READER_COMMITS
+        # The early handle still reads the commit it opened, untouched by the appends.
+        assert early.head.seq == 1
+        assert [f.id for f in early.frames()] == early_frames
+        assert check_ingest_state(early) == 1
+        assert early.refresh()
+        assert check_ingest_state(early, acks) == 1 + READER_COMMITS
+        assert early.verify().ok
+    write_report("reader_during_commits", {"reads": reads, "distinct_heads": len(heads), "commits": READER_COMMITS})
+    assert len(heads) >= 3, f"the reads did not overlap the commits: heads seen {sorted(heads)}"
+    assert os.path.getsize(path) > 0
