@@ -6,8 +6,9 @@ file's digest; nothing is ever written next to the capsule. Deleting the cache
 at any time is safe: it is rebuilt from the capsule on demand.
 
 - ``MEMVID_CACHE_DIR`` (else ``$XDG_CACHE_HOME/memvid``, else ``~/.cache/memvid``)
-  holds read-only views: ``<uuid>/blobs/<digest>`` and ``<uuid>/views/<key>/``,
-  a directory of hard links named as the index expects.
+  holds read-only views, ``<uuid>/views/<key>/``: the files named as the index
+  expects, written from verified capsule bytes, with their digests; a process
+  re-hashes a view before its first use and rebuilds it if anything changed.
 - Writers index in a private scratch directory under ``MEMVID_WORK_DIR`` (else
   ``/dev/shm`` when present, where tantivy's many fsyncs cost nothing, else the
   cache dir), removed when the handle closes.
@@ -15,7 +16,8 @@ at any time is safe: it is rebuilt from the capsule on demand.
 
 from __future__ import annotations
 
-import contextlib
+import hashlib
+import json
 import os
 import shutil
 import tempfile
@@ -71,6 +73,14 @@ def _sweep(root: Path) -> None:
             pass  # alive, another user's
 
 
+_SUMS = ".memvid-sums.json"
+_verified: set[Path] = set()  # views whose files this process has re-hashed
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=16, person=b"memvid-cache").hexdigest()
+
+
 def materialize(
     capsule_uuid: str,
     key: str,
@@ -80,54 +90,55 @@ def materialize(
     dest: Path | None = None,
     build: Callable[[Path], None] | None = None,
 ) -> Path:
-    """A directory holding ``files`` (name -> digest hex), reading each missing blob with
-    ``read(name)``: a shared read-only view under ``key``, after ``build(directory)`` has
-    run on it once if given; or, with ``dest``, links or copies in that directory."""
-    base = cache_root() / capsule_uuid
-    blobs = base / "blobs"
-    blobs.mkdir(parents=True, exist_ok=True)
-    for name, digest in files.items():
-        blob = blobs / digest
-        if not blob.exists():
-            _write_atomically(blob, read(name))
+    """A directory holding ``files`` (name -> block digest hex), each written from
+    ``read(name)``, which returns bytes verified against the capsule.
+
+    With ``dest``, the files are written into that (writable, private) directory.
+    Otherwise the result is a shared read-only view under ``key``, built once (with
+    ``build(directory)`` run on it, if given) and reused; the cache is persistent disk,
+    so each process re-hashes a view's files against the digests recorded when it was
+    built before trusting it, and rebuilds it from the capsule on any difference.
+    Nothing read from the cache reaches an index library unchecked.
+    """
     if dest is not None:
-        _link_all(blobs, files, dest)
+        for name in files:
+            (dest / name).write_bytes(read(name))
         return dest
-    view = base / "views" / key
-    if view.is_dir():
+    views = cache_root() / capsule_uuid / "views"
+    view = views / key
+    if view.is_dir() and (view in _verified or _intact(view)):
+        _verified.add(view)
         return view
-    view.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=view.parent))
+    if view.exists():
+        shutil.rmtree(view, ignore_errors=True)  # damaged or half-made: rebuild it from the capsule
+    views.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=views))
     try:
-        _link_all(blobs, files, tmp)
+        for name in files:
+            (tmp / name).write_bytes(read(name))
         if build is not None:
-            build(tmp)  # tantivy writes new files and replaces meta.json: linked blobs stay intact
+            build(tmp)
+        sums = {p.name: _digest(p.read_bytes()) for p in tmp.iterdir() if p.is_file() and not p.name.startswith(".")}
+        (tmp / _SUMS).write_text(json.dumps(sums))
         try:
             tmp.rename(view)
         except OSError:
-            if not view.is_dir():  # lost a race with another process: theirs is as good
+            if not (view.is_dir() and _intact(view)):  # lost a race with another process: theirs is as good
                 raise
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+    _verified.add(view)
     return view
 
 
-def _link_all(blobs: Path, files: Mapping[str, str], directory: Path) -> None:
-    for name, digest in files.items():
-        try:
-            os.link(blobs / digest, directory / name)
-        except OSError:
-            shutil.copyfile(blobs / digest, directory / name)
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+def _intact(view: Path) -> bool:
+    """Whether every index file of ``view`` still has the digest recorded when it was built."""
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+        sums = json.loads((view / _SUMS).read_text())
+        present = {p.name for p in view.iterdir() if p.is_file() and not p.name.startswith(".")}
+        if not isinstance(sums, dict) or set(sums) != present:
+            return False
+        return all(_digest((view / name).read_bytes()) == digest for name, digest in sums.items())
+    except (OSError, ValueError):
+        return False

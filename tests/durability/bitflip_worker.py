@@ -2,10 +2,14 @@
 
 Run by ``test_bitflip.py`` with ``sys.executable``::
 
-    python bitflip_worker.py CAPSULE EXPECTED_JSON WORKDIR WORKER WORKERS OUT_JSON [--verify-all] [--search-every N]
+    python bitflip_worker.py CAPSULE EXPECTED_JSON WORKDIR WORKER WORKERS OUT_JSON
+        [--verify-all] [--search-every N] [--header-stride N]
 
-This worker takes the bits ``b`` with ``b % WORKERS == WORKER``. For each, on its own
-copy of the capsule: flip the bit, then
+The bits to flip are every bit of every byte, except that in the header's
+zero-filled reserved ranges only the bytes at multiples of ``--header-stride`` are
+taken (``durability_support.offsets_to_flip``); this worker takes every
+``WORKERS``-th of them from the ``WORKER``-th on. For each, on its own copy of the
+capsule: flip the bit, then
 
 * open read-only: a ``MemvidError`` here is "open";
 * read every frame of every commit of the original timeline through
@@ -33,7 +37,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from durability_support import SEARCHES, canon_frame, canon_frames, canon_search, layout, region_of
+from durability_support import SEARCHES, canon_frame, canon_frames, canon_search, layout, offsets_to_flip, region_of
 
 from memvid import Memvid, MemvidError
 
@@ -127,6 +131,7 @@ def main() -> None:
     options = sys.argv[7:]
     verify_all = "--verify-all" in options
     search_every = int(options[options.index("--search-every") + 1]) if "--search-every" in options else 0
+    header_stride = int(options[options.index("--header-stride") + 1]) if "--header-stride" in options else 1
     expected = json.loads(Path(expected_path).read_text())
     work = Path(workdir) / f"flip-{worker}.mv2"
     cache = Path(workdir) / f"cache-{worker}"
@@ -141,14 +146,11 @@ def main() -> None:
     started = time.monotonic()
     fd = os.open(work, os.O_RDWR)
     try:
-        for bit in range(int(worker), len(original) * 8, int(workers)):
+        bits = [o * 8 + k for o in offsets_to_flip(len(original), header_stride) for k in range(8)]
+        for n, bit in enumerate(bits[int(worker) :: int(workers)]):
             offset = bit // 8
             region = region_of(spans, offset)
-            search = (
-                search_every > 0
-                and region.startswith(("block.lex.", "block.vec."))
-                and (bit // int(workers)) % search_every == 0
-            )
+            search = search_every > 0 and region.startswith(("block.lex.", "block.vec.")) and n % search_every == 0
             if search:
                 # An empty cache, so that the index is read from the flipped capsule.
                 shutil.rmtree(cache, ignore_errors=True)

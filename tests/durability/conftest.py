@@ -8,7 +8,11 @@ the child scripts run with ``sys.executable`` import the same file as a plain mo
 from __future__ import annotations
 
 import importlib.util
+import os
+import shutil
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,9 +28,20 @@ if _NAME not in sys.modules:
 
 
 @pytest.fixture(autouse=True)
-def _isolated_memvid_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Index caches and writers' scratch directories go to a fresh temporary folder
-    (children inherit the environment), never to ``~/.cache`` or ``/dev/shm``."""
-    root = tmp_path_factory.mktemp("memvid-dirs")
-    monkeypatch.setenv("MEMVID_CACHE_DIR", str(root / "cache"))
-    monkeypatch.setenv("MEMVID_WORK_DIR", str(root / "work"))
+def _isolated_memvid_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Index caches and writers' scratch directories go to fresh temporary folders
+    (children inherit the environment), never to ``~/.cache`` or the shared
+    ``/dev/shm/memvid-<uid>``; scratch stays on ``/dev/shm`` where there is one, as
+    by default, since tantivy syncs often."""
+    monkeypatch.setenv("MEMVID_CACHE_DIR", str(tmp_path_factory.mktemp("memvid-cache")))
+    shm = Path("/dev/shm")
+    if shm.is_dir() and os.access(shm, os.W_OK):
+        work = Path(tempfile.mkdtemp(prefix="memvid-durability-", dir=shm))
+    else:
+        work = tmp_path_factory.mktemp("memvid-work")
+    monkeypatch.setenv("MEMVID_WORK_DIR", str(work))
+    try:
+        yield
+    finally:
+        if work.parent == shm:
+            shutil.rmtree(work, ignore_errors=True)

@@ -399,6 +399,20 @@ def layout(data: bytes) -> list[tuple[int, int, str]]:
     return spans
 
 
+HEADER_RESERVED = ((528, 1024), (1104, 2048), (2128, 4096))
+"""The zero-filled reserved ranges of the 4096-byte header (between its static part and slots)."""
+
+
+def offsets_to_flip(size: int, header_stride: int) -> list[int]:
+    """Every byte offset of a ``size``-byte capsule, except that inside the header's
+    reserved ranges only every ``header_stride``-th byte is taken (1: every byte)."""
+    return [
+        offset
+        for offset in range(size)
+        if offset % header_stride == 0 or not any(a <= offset < b for a, b in HEADER_RESERVED)
+    ]
+
+
 def region_of(spans: list[tuple[int, int, str]], offset: int) -> str:
     for start, end, name in spans:
         if start <= offset < end:

@@ -29,7 +29,7 @@ from durability_support import SEED, SOAK, Child, check_ingest_state, ingest_com
 
 from memvid import Memvid
 
-CAPSULES, TRIALS_PER_CAPSULE = (25, 40) if SOAK else (8, 10)
+CAPSULES, TRIALS_PER_CAPSULE = (25, 40) if SOAK else (6, 10)
 
 
 def _one_trial(path: Path, rng: random.Random, acks: list[tuple[int, list[int], str]], stats: dict[str, Any]) -> None:
