@@ -130,7 +130,9 @@ def build_hnsw(ids: Ids, vectors: Matrix, dtype: VecDtype, *, base: bytes | None
             expansion_search=EXPANSION_SEARCH,
         )
     if len(ids):
-        index.add(ids, vectors, threads=threads)
+        # Small builds run on one thread: the graph is then deterministic (a multi-threaded
+        # build can differ from run to run), and they are fast anyway.
+        index.add(ids, vectors, threads=threads if len(ids) >= 50_000 else 1)
     return bytes(index.save())
 
 
