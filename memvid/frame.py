@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
@@ -201,7 +200,3 @@ def check_embedding(
     if not np.all(np.isfinite(vector)):
         raise InvalidInputError("embedding contains NaN or infinity")
     return vector
-
-
-def is_finite(value: float) -> bool:
-    return math.isfinite(value)
