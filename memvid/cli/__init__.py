@@ -171,6 +171,34 @@ def output_options(fn: F) -> F:
     return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")(fn)
 
 
+def _filter_options(fn: F) -> F:
+    """The frame filters ``frames`` and ``find`` share."""
+    options = [
+        click.option("--kind", help="Only frames of this kind."),
+        click.option(
+            "--tag",
+            "tags",
+            metavar="KEY=VALUE",
+            multiple=True,
+            callback=_parse_tags,
+            help="Only frames with this tag; repeatable.",
+        ),
+        click.option(
+            "--since",
+            metavar="TIME",
+            callback=_parse_time,
+            help="Only frames whose time is at or after this ISO 8601 time.",
+        ),
+        click.option(
+            "--until", metavar="TIME", callback=_parse_time, help="Only frames whose time is before this ISO 8601 time."
+        ),
+        click.option("--uri-prefix", help="Only frames whose uri starts with this."),
+    ]
+    for option in reversed(options):  # click lists options in the order they are declared
+        fn = option(fn)
+    return fn
+
+
 def _as_of_option(fn: F) -> F:
     return click.option(
         "--as-of",
@@ -418,22 +446,7 @@ def get(path: Path, ref: str, by_uri: bool, as_of: int | str | None, as_json: bo
 
 @main.command()
 @click.argument("path", type=_CAPSULE)
-@click.option("--kind", help="Only frames of this kind.")
-@click.option(
-    "--tag",
-    "tags",
-    metavar="KEY=VALUE",
-    multiple=True,
-    callback=_parse_tags,
-    help="Only frames with this tag; repeatable.",
-)
-@click.option(
-    "--since", metavar="TIME", callback=_parse_time, help="Only frames whose time is at or after this ISO 8601 time."
-)
-@click.option(
-    "--until", metavar="TIME", callback=_parse_time, help="Only frames whose time is before this ISO 8601 time."
-)
-@click.option("--uri-prefix", help="Only frames whose uri starts with this.")
+@_filter_options
 @click.option("--limit", type=click.IntRange(min=0), metavar="N", help="Print at most N frames.")
 @_as_of_option
 @output_options
@@ -477,22 +490,7 @@ def frames(
 )
 @click.option("--limit", type=click.IntRange(min=1), default=10, metavar="N", help="Print at most N hits (default 10).")
 @click.option("--threshold", type=float, metavar="SCORE", help="Only hits scoring at least SCORE.")
-@click.option("--kind", help="Only frames of this kind.")
-@click.option(
-    "--tag",
-    "tags",
-    metavar="KEY=VALUE",
-    multiple=True,
-    callback=_parse_tags,
-    help="Only frames with this tag; repeatable.",
-)
-@click.option("--uri-prefix", help="Only frames whose uri starts with this.")
-@click.option(
-    "--since", metavar="TIME", callback=_parse_time, help="Only frames whose time is at or after this ISO 8601 time."
-)
-@click.option(
-    "--until", metavar="TIME", callback=_parse_time, help="Only frames whose time is before this ISO 8601 time."
-)
+@_filter_options
 @click.option(
     "--created-since", metavar="TIME", callback=_parse_time, help="Only frames put at or after this ISO 8601 time."
 )
