@@ -3,6 +3,9 @@ PYTHON ?= python3.11
 VENV   ?= .venv
 PY      = $(VENV)/bin/python
 STAMP   = $(VENV)/.installed
+# Adapter distributions (integrations/*/pyproject.toml) are installed with their `test` extra and
+# tested by the same pytest run; a new one needs no change here.
+INTEGRATIONS := $(patsubst %/,%,$(sort $(dir $(wildcard integrations/*/pyproject.toml))))
 
 .PHONY: demo test lint typecheck bench clean
 
@@ -10,8 +13,8 @@ $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 
-$(STAMP): $(VENV)/bin/python pyproject.toml
-	$(PY) -m pip install -q -e '.[dev]'
+$(STAMP): $(VENV)/bin/python pyproject.toml $(wildcard integrations/*/pyproject.toml)
+	$(PY) -m pip install -q -e '.[dev]' $(foreach d,$(INTEGRATIONS),-e '$(d)[test]')
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import os
+import threading
 import uuid as uuid_mod
 import warnings
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import TracebackType
@@ -17,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from memvid import timeline
+from memvid._failpoints import failpoint
 from memvid._time import TimeLike, from_us, now_us, to_us
 from memvid.embed import Embedder, EmbedderIdentity, identity_of, looks_like_embedder
 from memvid.engine.manifest import Manifest
@@ -34,6 +37,7 @@ from memvid.errors import (
     ReadOnlyError,
     ReadOnlyViewError,
 )
+from memvid.filters import compile_where
 from memvid.format.checksum import content_digest
 from memvid.format.header import HEADER_SIZE, Header
 from memvid.format.limits import MAX_EMBEDDING_DIM, MAX_FRAME_BYTES
@@ -106,6 +110,7 @@ class _Reading:
     _snapshot: Snapshot
     _header: Header
     _path: Path | None
+    _lock: threading.RLock  # serialises every public call: a handle may be shared by threads
 
     def _check_open(self) -> None:
         raise NotImplementedError
@@ -149,11 +154,14 @@ class _Reading:
         since: TimeLike | None = None,
         until: TimeLike | None = None,
         uri_prefix: str | None = None,
+        where: Mapping[str, Any] | None = None,
     ) -> Iterator[Frame]:
         """Live frames in id order, filtered. ``since`` (inclusive) and ``until``
-        (exclusive) compare with each frame's :attr:`Frame.time`; ``tags`` must all match."""
+        (exclusive) compare with each frame's :attr:`Frame.time`; ``tags`` must all match;
+        ``where`` filters on metadata (see :mod:`memvid.filters`)."""
         snapshot = self._state()
         return snapshot.iter_frames(
+            where=None if where is None else compile_where(where),
             kind=kind,
             tags=check_tags(tags) if tags else None,
             since_us=None if since is None else to_us(since, field="since"),
@@ -287,6 +295,7 @@ class CapsuleView(_Reading):
 
     def __init__(self, owner: _Reading, snapshot: Snapshot) -> None:
         self._owner = owner
+        self._lock = owner._lock
         self._snapshot = snapshot
         self._header = owner._header
         self._path = owner._path
@@ -340,6 +349,7 @@ class Memvid(_Reading):
         self._storage = storage
         self._path = path
         self._read_only = read_only
+        self._lock = threading.RLock()
         self._closed = True  # until construction succeeds; the caller closes the storage on failure
         self._reader = BlockReader(storage)
         head, manifest = find_head(storage, self._reader)
@@ -360,11 +370,13 @@ class Memvid(_Reading):
             if storage.size() > head.end:
                 storage.truncate(head.end)  # a torn tail from a crashed writer
                 storage.sync()
+                failpoint("open.after_truncate")
             slot = head.slot
             if slot is None or slot.trailer_offset != head.trailer_offset or slot.seq != manifest.seq:
                 # Make the hint agree with the truth before appending after it.
                 self._writer.generation += 1
                 write_slot(storage, self._snapshot, head.trailer_offset, self._writer.generation)
+                failpoint("open.after_slot_write")
         self._closed = False
 
     # -- opening ----------------------------------------------------------------------
@@ -410,6 +422,7 @@ class Memvid(_Reading):
                 message="create",
             )
             write_manifest(storage, BlockReader(storage), HEADER_SIZE, genesis, 1)
+            failpoint("create.after_fill")
 
         storage = create_file_atomically(path, fill, overwrite=overwrite, lock_timeout=lock_timeout)
         try:
@@ -874,3 +887,37 @@ def _options_of_row(row: Row) -> PutOptions:
         metadata=json.loads(row.metadata) if row.metadata else {},
         embedding=row.embedding,
     )
+
+
+def _serialised(method: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(method)
+    def call(self: _Reading, *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    return call
+
+
+# One lock per handle, shared by its views, around every public call, so a handle may be
+# used from several threads (adapters run it in executors). Iterators that frames()
+# returns read lazily and belong to one thread.
+for _cls, _names in (
+    (_Reading, ("get", "get_by_uri", "frames", "__len__", "stats", "timeline", "at", "search", "verify")),
+    (
+        Memvid,
+        (
+            "put",
+            "put_bytes",
+            "put_many",
+            "update",
+            "delete",
+            "commit",
+            "rollback",
+            "reindex",
+            "refresh",
+            "close",
+        ),
+    ),
+):
+    for _name in _names:
+        setattr(_cls, _name, _serialised(getattr(_cls, _name)))

@@ -13,7 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from memvid._time import TimeLike
-from memvid.errors import InvalidInputError
+from memvid.errors import CorruptCapsuleError, InvalidInputError
 
 __all__ = ["Frame", "PutOptions", "PutOptionsBuilder"]
 
@@ -182,7 +182,10 @@ def encode_metadata(metadata: Mapping[str, Any] | None) -> str | None:
 def decode_metadata(text: str | None) -> Mapping[str, Any]:
     if not text:
         return MappingProxyType({})
-    value = json.loads(text)
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):
+        raise CorruptCapsuleError("a frame's metadata is not valid JSON") from None
     return MappingProxyType(value if isinstance(value, dict) else {})
 
 

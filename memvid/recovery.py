@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from memvid._failpoints import failpoint
 from memvid._time import to_us
 from memvid.api import Memvid
 from memvid.engine.rows import Row
@@ -66,6 +67,7 @@ def recover(source: str | os.PathLike[str], dest: str | os.PathLike[str], *, ove
             except MemvidError:
                 skipped += 1
                 continue
+            failpoint("recover.before_create")
             with Memvid.create(dest, overwrite=overwrite) as out:
                 out._add([_row_of(frame) for frame in frames])
                 out._next_id = max(out._next_id, manifest.next_frame_id)

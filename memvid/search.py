@@ -31,6 +31,7 @@ import pyarrow as pa
 from memvid._time import TimeLike, to_us
 from memvid.engine.snapshot import Snapshot, _filter_mask
 from memvid.errors import InvalidInputError
+from memvid.filters import Predicate, compile_where, where_key
 from memvid.frame import Frame, check_tags
 from memvid.index import vec_segments
 from memvid.index.lex import LexFilters, LexIndex, analyzer
@@ -55,7 +56,8 @@ class SearchRequest:
         SearchRequest(query="tea", mode="hybrid", limit=5, tags={"person": "alice"})
         SearchRequest.builder().query("tea").mode(SearchMode.HYBRID).limit(5).threshold(0.2).build()
 
-    Filters: ``kind``, ``tags`` (all must match), ``uri_prefix``, ``since`` /
+    Filters: ``where`` (a metadata filter, see :mod:`memvid.filters`), ``kind``,
+    ``tags`` (all must match), ``uri_prefix``, ``since`` /
     ``until`` on each frame's effective time (its ``timestamp``, else
     ``created_at``), ``created_since`` / ``created_until`` on ``created_at``;
     ``since`` bounds are inclusive, ``until`` bounds exclusive. ``depth`` is how
@@ -75,6 +77,7 @@ class SearchRequest:
     until: TimeLike | None = None
     created_since: TimeLike | None = None
     created_until: TimeLike | None = None
+    where: Mapping[str, Any] | None = None
     snippet_chars: int = 200
     fusion: Fusion = "rrf"
     rrf_k: int = 60
@@ -176,12 +179,15 @@ class _Filters:
     until_us: int | None
     created_since_us: int | None
     created_until_us: int | None
+    where: Predicate | None = None
+    where_key: str | None = None
 
     @property
     def any(self) -> bool:
         return any(
             v is not None
             for v in (
+                self.where,
                 self.kind,
                 self.tags,
                 self.uri_prefix,
@@ -205,6 +211,8 @@ def _filters(request: SearchRequest) -> _Filters:
         until_us=us(request.until, "until"),
         created_since_us=us(request.created_since, "created_since"),
         created_until_us=us(request.created_until, "created_until"),
+        where=None if request.where is None else compile_where(request.where),
+        where_key=None if request.where is None else where_key(request.where),
     )
 
 
@@ -282,7 +290,8 @@ def _lex(
         created_since_us=f.created_since_us,
         created_until_us=f.created_until_us,
     )
-    return index.search(query, limit, lex_filters if f.any else None, dead=snapshot.dead)
+    allowed = _allowed_set(snapshot, f) if f.where is not None else None
+    return index.search(query, limit, lex_filters if f.any else None, dead=snapshot.dead, allowed=allowed)
 
 
 def _query_vector(
@@ -326,13 +335,14 @@ def _allowed_ids(snapshot: Snapshot, f: _Filters) -> npt.NDArray[np.uint64]:
         f.until_us,
         f.created_since_us,
         f.created_until_us,
+        f.where_key,
     )
     cached = snapshot.extras.get(key)
     if cached is None:
         parts = []
         for entry in snapshot.batch_entries():
             batch = snapshot.batch(entry)
-            mask = _filter_mask(batch, f.kind, f.tags, f.since_us, f.until_us, f.uri_prefix)
+            mask = _filter_mask(batch, f.kind, f.tags, f.since_us, f.until_us, f.uri_prefix, f.where)
             if f.created_since_us is not None or f.created_until_us is not None:
                 created = np.asarray(batch.column("created_at").view(pa.int64()).to_numpy(), dtype=np.int64)
                 m = np.ones(len(created), dtype=bool)
@@ -347,6 +357,28 @@ def _allowed_ids(snapshot: Snapshot, f: _Filters) -> npt.NDArray[np.uint64]:
         if len(snapshot.extras) < 64:
             snapshot.extras[key] = cached
     result: npt.NDArray[np.uint64] = cached
+    return result
+
+
+def _allowed_set(snapshot: Snapshot, f: _Filters) -> frozenset[int]:
+    tags = tuple(sorted((f.tags or {}).items()))
+    key = (
+        "filter-set",
+        f.where_key,
+        f.kind,
+        tags,
+        f.uri_prefix,
+        f.since_us,
+        f.until_us,
+        f.created_since_us,
+        f.created_until_us,
+    )
+    cached = snapshot.extras.get(key)
+    if cached is None:
+        cached = frozenset(_allowed_ids(snapshot, f).tolist())
+        if len(snapshot.extras) < 64:
+            snapshot.extras[key] = cached
+    result: frozenset[int] = cached
     return result
 
 

@@ -43,6 +43,7 @@ from memvid import (
     __version__,
     recover,
 )
+from memvid.filters import compile_where
 
 __all__ = ["ExitCode", "exit_code_for", "main", "output_options"]
 
@@ -134,6 +135,16 @@ def _parse_json_object(ctx: click.Context, param: click.Parameter, value: str | 
     return parsed
 
 
+def _parse_where(ctx: click.Context, param: click.Parameter, value: str | None) -> dict[str, Any] | None:
+    parsed = _parse_json_object(ctx, param, value)
+    if parsed is not None:
+        try:
+            compile_where(parsed)
+        except MemvidError as exc:
+            raise click.BadParameter(str(exc), ctx, param) from None
+    return parsed
+
+
 def _parse_time(ctx: click.Context, param: click.Parameter, value: str | None) -> dt.datetime | None:
     if value is None:
         return None
@@ -193,6 +204,13 @@ def _filter_options(fn: F) -> F:
             "--until", metavar="TIME", callback=_parse_time, help="Only frames whose time is before this ISO 8601 time."
         ),
         click.option("--uri-prefix", help="Only frames whose uri starts with this."),
+        click.option(
+            "--where",
+            metavar="JSON",
+            callback=_parse_where,
+            help='Only frames whose metadata matches this filter, e.g. \'{"year": {"$gte": 2020}}\' '
+            "(operators: see the API reference).",
+        ),
     ]
     for option in reversed(options):  # click lists options in the order they are declared
         fn = option(fn)
@@ -457,6 +475,7 @@ def frames(
     since: dt.datetime | None,
     until: dt.datetime | None,
     uri_prefix: str | None,
+    where: dict[str, Any] | None,
     limit: int | None,
     as_of: int | str | None,
     as_json: bool,
@@ -468,7 +487,7 @@ def frames(
     start of the text.
     """
     with _reading(path, as_of) as view:
-        found = view.frames(kind=kind, tags=tags or None, since=since, until=until, uri_prefix=uri_prefix)
+        found = view.frames(kind=kind, tags=tags or None, since=since, until=until, uri_prefix=uri_prefix, where=where)
         found = itertools.islice(found, limit)
         if as_json:
             _echo_json_array(frame.to_dict() for frame in found)
@@ -528,6 +547,7 @@ def find(
     kind: str | None,
     tags: dict[str, str],
     uri_prefix: str | None,
+    where: dict[str, Any] | None,
     since: dt.datetime | None,
     until: dt.datetime | None,
     created_since: dt.datetime | None,
@@ -564,6 +584,7 @@ def find(
             kind=kind,
             tags=tags or None,
             uri_prefix=uri_prefix,
+            where=where,
             since=since,
             until=until,
             created_since=created_since,

@@ -29,12 +29,13 @@ from memvid.engine.manifest import (
 )
 from memvid.engine.rows import decode_batch, frames_of
 from memvid.errors import ChecksumError, CorruptCapsuleError, LimitExceededError
+from memvid.filters import Predicate
 from memvid.format.block import BLOCK_HEADER_SIZE, BlockKind, BlockRef, decode_block, kind_name
 from memvid.format.checksum import commit_digest
 from memvid.format.header import HEADER_SIZE, Header, Slot, best_slot, decode_header
 from memvid.format.limits import MAX_BLOCK_STORED, MAX_MANIFEST_RAW
 from memvid.format.trailer import TRAILER_MAGIC, TRAILER_SIZE, Trailer, decode_trailer
-from memvid.frame import Frame
+from memvid.frame import Frame, decode_metadata
 from memvid.storage import Storage
 
 DELETED: Final = (1 << 64) - 1
@@ -384,6 +385,7 @@ class Snapshot:
         since_us: int | None = None,
         until_us: int | None = None,
         uri_prefix: str | None = None,
+        where: Predicate | None = None,
         include_dead: bool = False,
         min_id: int = 0,
     ) -> Iterator[Frame]:
@@ -392,7 +394,7 @@ class Snapshot:
             if entry.last_id < min_id:
                 continue
             batch = self.batch(entry)
-            mask = _filter_mask(batch, kind, tags, since_us, until_us, uri_prefix)
+            mask = _filter_mask(batch, kind, tags, since_us, until_us, uri_prefix, where)
             ids = batch.column(0).to_numpy()
             keep = [
                 i
@@ -410,6 +412,7 @@ def _filter_mask(
     since_us: int | None,
     until_us: int | None,
     uri_prefix: str | None,
+    where: Predicate | None = None,
 ) -> npt.NDArray[np.bool_] | None:
     mask: npt.NDArray[np.bool_] | None = None
 
@@ -433,4 +436,8 @@ def _filter_mask(
         for key, value in tags.items():
             values = pc.map_lookup(column, key, "first")
             both(pc.equal(values, pa.scalar(value, pa.string())))
+    if where is not None:
+        texts = batch.column("metadata").to_pylist()
+        keep = np.fromiter((where(decode_metadata(t)) for t in texts), dtype=bool, count=len(texts))
+        mask = keep if mask is None else mask & keep
     return mask

@@ -23,6 +23,7 @@ from typing import Any, Final, Protocol
 
 import pyarrow as pa
 
+from memvid._failpoints import failpoint
 from memvid._time import now_us
 from memvid.engine.manifest import (
     BatchEntry,
@@ -182,9 +183,12 @@ class Writer:
             )
             indexes = self.hook.update(change)
 
+        failpoint("commit.before_data_write")
         if app.buf:
             self.storage.write(app.start, bytes(app.buf))
+            failpoint("commit.after_data_write")
             self.storage.sync()
+            failpoint("commit.after_data_sync")
 
         manifest = Manifest(
             seq=parent.seq + 1,
@@ -243,6 +247,7 @@ class Writer:
                 fresh = self._fresh_dirs.get(segment.ref.offset)
                 batches.extend((fresh or self.head.segment_dir(segment)).batches)
             segments[-MERGE_WIDTH:] = [self._write_segment(app, self._repack(app, batches, dim))]
+            failpoint("compact.after_merge")
         return segments
 
     def _repack(self, app: Appender, batches: list[BatchEntry], dim: int | None) -> list[BatchEntry]:
@@ -305,8 +310,11 @@ def write_manifest(
     trailer = Trailer(seq=manifest.seq, manifest_offset=ref.offset, manifest_length=ref.length, commit_hash=commit_hash)
     trailer_offset = app.add_raw(trailer.encode())
     storage.write(app.start, bytes(app.buf))
+    failpoint("commit.after_manifest_write")
     storage.sync()
+    failpoint("commit.after_manifest_sync")
     storage.write(slot_offset_for(generation), Slot(generation, trailer_offset, manifest.seq, commit_hash).encode())
+    failpoint("commit.after_slot_write")
     return Snapshot(reader, manifest, commit_hash, ref, trailer_offset + TRAILER_SIZE), trailer_offset
 
 

@@ -19,7 +19,7 @@ import json
 import os
 import re
 import shutil
-from collections.abc import Callable, Container, Iterable, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -37,6 +37,7 @@ TOKENIZER: Final = "en_stem"
 DEFAULT_FIELDS: Final = ["title", "text"]
 _HEAP_SMALL: Final = 15_000_000
 _HEAP_LARGE: Final = 128_000_000
+_ALLOWED_AS_QUERY: Final = 4096  # an allowed-id set up to this size becomes a query clause
 _AND_NOT: Final = re.compile(r"\s+AND\s+NOT\s+")
 
 
@@ -293,14 +294,25 @@ class LexIndex:
             return parsed
 
     def search(
-        self, query: str, limit: int, filters: LexFilters | None = None, dead: Container[int] = ()
+        self,
+        query: str,
+        limit: int,
+        filters: LexFilters | None = None,
+        dead: Container[int] = (),
+        allowed: Container[int] | None = None,
     ) -> list[tuple[int, float]]:
         """``(frame_id, bm25 score)`` pairs, best first, leaving out the ids in ``dead``
-        (removed frames the index may still hold)."""
+        (removed frames the index may still hold) and, when ``allowed`` is given, every id
+        not in it (filters the index cannot evaluate, such as metadata)."""
         if limit <= 0:
             return []
         parsed = self.parse(query)
         clauses = self._filter_clauses(filters) if filters is not None else []
+        if isinstance(allowed, Set) and len(allowed) <= _ALLOWED_AS_QUERY:
+            if not allowed:
+                return []
+            only = tantivy.Query.term_set_query(self.schema, "frame_id", sorted(allowed))
+            clauses.append((tantivy.Occur.Must, tantivy.Query.const_score_query(only, 0.0)))
         if clauses:
             parsed = tantivy.Query.boolean_query([(tantivy.Occur.Must, parsed), *clauses])
         count = limit + 16
@@ -312,7 +324,7 @@ class LexIndex:
             found = [
                 (int(fid or 0), float(score))
                 for (score, _), fid in zip(hits, ids, strict=True)
-                if int(fid or 0) not in dead
+                if int(fid or 0) not in dead and (allowed is None or int(fid or 0) in allowed)
             ]
             if len(found) >= limit or len(hits) < count:
                 return found[:limit]

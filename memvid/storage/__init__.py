@@ -26,6 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
+from memvid._failpoints import failpoint
 from memvid.errors import (
     CapsuleAccessError,
     CapsuleExistsError,
@@ -82,6 +83,7 @@ class _Poison:
     def _guard(self, what: str, op: Callable[[], None]) -> None:
         self._check()
         try:
+            failpoint("storage." + what)
             op()
         except OSError as exc:
             self._poisoned = exc
@@ -296,6 +298,7 @@ def _create(p: Path, directory: Path, fill: Callable[[FileStorage], None], overw
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         fill(storage)
         storage.sync()
+        failpoint("create.before_link")
         if tmp_name is None:
             if overwrite:
                 tmp = directory / f".{p.name}.{os.getpid()}.{time.monotonic_ns()}.tmp"

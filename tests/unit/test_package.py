@@ -23,6 +23,7 @@ def test_all_is_sorted_and_complete() -> None:
         "embed",
         "index",
         "search",
+        "filters",
     }
     assert public <= set(memvid.__all__) | {"annotations"}
     for name in memvid.__all__:
