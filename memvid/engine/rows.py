@@ -1,15 +1,21 @@
 """Frames as Arrow: the schema of a frames block and its encoding.
 
-A frames block holds one Arrow IPC stream with one record batch. Arrow's own
-buffer compression is off: the block codec compresses the whole stream with
-zstd instead, which is four times smaller for the small batches of one-frame
-commits (no per-buffer framing) and keeps every decompression inside the
-block layer's bounded decoder, so pyarrow never sizes a buffer from bytes it
-has not been able to check. Rows are sorted by ``frame_id``.
+A frames block holds one Arrow IPC stream with one record batch of every
+column but ``embedding``, then, once the capsule has embeddings, the vectors
+as a byte-shuffled float32 matrix (see ``docs/explanation/format.md``).
+Arrow's own buffer compression is off: the block codec compresses the whole
+payload with zstd instead, which is four times smaller for the small batches
+of one-frame commits (no per-buffer framing) and keeps every decompression
+inside the block layer's bounded decoder, so pyarrow never sizes a buffer
+from bytes it has not been able to check. Shuffling the vectors' bytes (all
+first bytes, then all second bytes, ...) puts the similar sign and exponent
+bytes together, which zstd compresses about 9% better than plain float32.
+Rows are sorted by ``frame_id``.
 """
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, cast
@@ -20,6 +26,7 @@ import pyarrow as pa
 
 from memvid._time import from_us
 from memvid.errors import CorruptCapsuleError
+from memvid.format.limits import MAX_EMBEDDING_DIM
 from memvid.frame import Frame, decode_metadata
 
 BATCH_MAX_ROWS: Final = 1024
@@ -138,13 +145,23 @@ def _encode_batch(chunk: Sequence[Row], nbytes: int, dim: int | None) -> Encoded
     return _write(batch, nbytes)
 
 
+_LEN = struct.Struct("<Q")
+_DIM = struct.Struct("<I")
+
+
 def _write(batch: pa.RecordBatch, nbytes: int) -> EncodedBatch:
+    base = batch
+    vectors = b""
+    if "embedding" in batch.schema.names:
+        base = batch.drop_columns(["embedding"])
+        vectors = _vector_section(cast("pa.FixedSizeListArray[Any, Any]", batch.column("embedding")))
     sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, batch.schema, options=_WRITE_OPTIONS) as writer:
-        writer.write_batch(batch)
+    with pa.ipc.new_stream(sink, base.schema, options=_WRITE_OPTIONS) as writer:
+        writer.write_batch(base)
+    stream = sink.getvalue()
     ids = batch.column(0)
     return EncodedBatch(
-        payload=sink.getvalue().to_pybytes(),
+        payload=b"".join((_LEN.pack(stream.size), stream.to_pybytes(), vectors)),
         first_id=int(ids[0].as_py()),
         last_id=int(ids[-1].as_py()),
         rows=batch.num_rows,
@@ -178,10 +195,44 @@ def _row_sizes(table: pa.Table) -> npt.NDArray[np.int64]:
     return np.asarray(text, dtype=np.int64) + np.asarray(payload, dtype=np.int64)
 
 
+def _vector_section(column: pa.FixedSizeListArray[Any, Any]) -> bytes:
+    """``dim`` (u32), one presence byte per row, then the rows' float32 values (zeros for a
+    row without a vector), byte-shuffled: every value's byte 0, then every byte 1, 2 and 3."""
+    dim = column.type.list_size
+    n = len(column)
+    flat = column.values.slice(column.offset * dim, n * dim).to_numpy(zero_copy_only=False)
+    values = np.ascontiguousarray(flat, dtype="<f4").reshape(n, dim)
+    present = np.asarray(column.is_valid().to_numpy(zero_copy_only=False), dtype=np.uint8)
+    if not present.all():
+        values = values * present[:, None]  # null rows may hold anything; store zeros
+    planes = values.view(np.uint8).reshape(-1, 4).T
+    return b"".join((_DIM.pack(dim), present.tobytes(), np.ascontiguousarray(planes).tobytes()))
+
+
+def _vector_column(section: memoryview, rows: int, offset: int) -> pa.FixedSizeListArray[Any, Any]:
+    """The inverse of :func:`_vector_section`, checking every length first."""
+    if len(section) < _DIM.size:
+        raise CorruptCapsuleError(f"frames block at offset {offset}: vector section cut short", offset=offset)
+    (dim,) = _DIM.unpack_from(section)
+    if not 1 <= dim <= MAX_EMBEDDING_DIM or len(section) != _DIM.size + rows + rows * dim * 4:
+        raise CorruptCapsuleError(f"frames block at offset {offset}: malformed vector section", offset=offset)
+    present = np.frombuffer(section, dtype=np.uint8, count=rows, offset=_DIM.size)
+    if np.any(present > 1):
+        raise CorruptCapsuleError(f"frames block at offset {offset}: malformed vector presence bytes", offset=offset)
+    planes = np.frombuffer(section, dtype=np.uint8, offset=_DIM.size + rows).reshape(4, rows * dim)
+    values = np.ascontiguousarray(planes.T).view("<f4").reshape(-1)
+    mask = None if present.all() else pa.array(present == 0)
+    return pa.FixedSizeListArray.from_arrays(pa.array(values.astype(np.float32, copy=False)), dim, mask=mask)
+
+
 def decode_batch(payload: bytes, *, offset: int, rows: int, first_id: int, last_id: int) -> pa.RecordBatch:
     """Parse a verified frames-block payload and check it against its directory entry."""
+    view = memoryview(payload)
+    if len(view) < _LEN.size or _LEN.unpack_from(view)[0] > len(view) - _LEN.size:
+        raise CorruptCapsuleError(f"frames block at offset {offset} has a malformed stream length", offset=offset)
+    end = _LEN.size + _LEN.unpack_from(view)[0]
     try:
-        reader = pa.ipc.open_stream(payload)
+        reader = pa.ipc.open_stream(pa.py_buffer(view[_LEN.size : end]))
         batches = list(reader)
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise CorruptCapsuleError(f"frames block at offset {offset} is not valid Arrow: {exc}", offset=offset) from None
@@ -190,7 +241,7 @@ def decode_batch(payload: bytes, *, offset: int, rows: int, first_id: int, last_
     batch = batches[0]
     names = batch.schema.names
     expected = schema(None)
-    if names[: len(expected)] != expected.names or not batch.schema.field("frame_id").type.equals(pa.uint64()):
+    if names != expected.names or not batch.schema.field("frame_id").type.equals(pa.uint64()):
         raise CorruptCapsuleError(f"frames block at offset {offset} has an unexpected schema", offset=offset)
     for f in expected:
         if not batch.schema.field(f.name).type.equals(f.type):
@@ -208,6 +259,9 @@ def decode_batch(payload: bytes, *, offset: int, rows: int, first_id: int, last_
         batch.validate(full=True)
     except pa.ArrowException as exc:
         raise CorruptCapsuleError(f"frames block at offset {offset} fails validation: {exc}", offset=offset) from None
+    if end < len(view):
+        vectors = _vector_column(view[end:], rows, offset)
+        batch = pa.RecordBatch.from_arrays([*batch.columns, vectors], schema=schema(vectors.type.list_size))
     return batch
 
 

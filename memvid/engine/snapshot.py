@@ -278,7 +278,16 @@ class Snapshot:
         return self.reader.segment_dir(entry, self.end)
 
     def batch(self, entry: BatchEntry) -> pa.RecordBatch:
-        return self.reader.batch(entry, self.end)
+        batch = self.reader.batch(entry, self.end)
+        if "embedding" in batch.schema.names:
+            dim = batch.schema.field("embedding").type.list_size
+            if dim != self.manifest.embedding_dim:
+                raise CorruptCapsuleError(
+                    f"frames block at offset {entry.ref.offset} holds {dim}-d vectors; "
+                    f"its commit records {self.manifest.embedding_dim}",
+                    offset=entry.ref.offset,
+                )
+        return batch
 
     def batch_entries(self) -> Iterator[BatchEntry]:
         for segment in self.manifest.segments:

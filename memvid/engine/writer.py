@@ -17,7 +17,9 @@ O(log N), so a commit's cost is O(frames it adds), not O(capsule size).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
@@ -43,13 +45,26 @@ from memvid.engine.rows import (
     schema,
 )
 from memvid.engine.snapshot import BlockReader, Snapshot, encode_tombstones
-from memvid.format.block import BlockKind, BlockRef, align, encode_block
+from memvid.errors import DurabilityError
+from memvid.format.block import BlockKind, BlockRef, align, encode_block, pack, place
 from memvid.format.checksum import commit_digest
 from memvid.format.header import Slot, slot_offset_for
 from memvid.format.trailer import TRAILER_SIZE, Trailer
 from memvid.storage import Storage
 
 MERGE_WIDTH: Final = 8
+_PARALLEL_BYTES: Final = 2 << 20
+"""Below this many payload bytes a commit codes its blocks on the calling thread."""
+
+_POOL: ThreadPoolExecutor | None = None
+
+
+def _pool() -> ThreadPoolExecutor:
+    """One small pool per process for coding blocks (created on first use)."""
+    global _POOL
+    if _POOL is None:
+        _POOL = ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1), thread_name_prefix="memvid-pack")
+    return _POOL
 
 
 def level_of(rows: int) -> int:
@@ -71,6 +86,27 @@ class Appender:
         self.buf += block
         self.pos = offset + len(block)
         return BlockRef(offset, len(block), block[48:64])
+
+    def add_many(self, kind: BlockKind, payloads: Sequence[bytes], *, compress: bool) -> list[BlockRef]:
+        """Add blocks one after another, coding and checksumming them on several threads
+        when there is enough to do (zstd and BLAKE2b release the GIL)."""
+        if sum(len(p) for p in payloads) < _PARALLEL_BYTES or len(payloads) < 2:
+            return [self.add(kind, p, compress=compress) for p in payloads]
+        pool = _pool()
+        packed = list(pool.map(lambda p: pack(kind, p, compress=compress), payloads))
+        offsets = []
+        pos = self.pos
+        for item in packed:
+            offsets.append(align(pos))
+            pos = offsets[-1] + item.length
+        blocks = list(pool.map(place, packed, offsets))
+        refs = []
+        for offset, block in zip(offsets, blocks, strict=True):
+            self.buf += b"\x00" * (offset - self.pos)
+            self.buf += block
+            self.pos = offset + len(block)
+            refs.append(BlockRef(offset, len(block), block[48:64]))
+        return refs
 
     def add_raw(self, data: bytes) -> int:
         offset = self.pos
@@ -123,6 +159,7 @@ class Writer:
         self.head = head
         self.generation = generation
         self.hook = hook
+        self.failed: BaseException | None = None  # set by a commit that raised after writing
         # Blocks laid out by the commit in progress, not yet on disk, that compaction may merge.
         self._fresh_dirs: dict[int, SegmentDir] = {}
         self._fresh_batches: dict[int, pa.RecordBatch] = {}
@@ -140,9 +177,21 @@ class Writer:
         embedder: dict[str, Any] | None = None,
     ) -> CommitOutcome:
         """Commit ``rows`` and ``dead``; ``embedder`` (an identity) replaces the parent's when given."""
+        if self.failed is not None:
+            raise DurabilityError(
+                f"an earlier commit failed after writing to the capsule ({self.failed!r}); this handle refuses "
+                "further writes. Reopen the capsule to continue from its last durable commit."
+            )
+        head = self.head
         try:
             rows = sorted(rows, key=lambda r: r.frame_id)
             return self._commit(rows, dead, next_frame_id, embedding_dim, message, time_us, embedder)
+        except BaseException as exc:
+            # Once bytes went out, the commit may be on disk (even durable) although it raised:
+            # a retry through this handle would write over it, so the handle is poisoned.
+            if self.head is not head or self.storage.size() > head.end:
+                self.failed = exc
+            raise
         finally:
             self._fresh_dirs.clear()
             self._fresh_batches.clear()
@@ -224,8 +273,8 @@ class Writer:
 
     def _write_batches(self, app: Appender, encoded_batches: Sequence[EncodedBatch]) -> list[BatchEntry]:
         out = []
-        for encoded in encoded_batches:
-            ref = app.add(BlockKind.FRAMES, encoded.payload, compress=True)
+        refs = app.add_many(BlockKind.FRAMES, [e.payload for e in encoded_batches], compress=True)
+        for encoded, ref in zip(encoded_batches, refs, strict=True):
             self._fresh_batches[ref.offset] = encoded.batch
             out.append(BatchEntry(ref, encoded.first_id, encoded.last_id, encoded.rows, encoded.nbytes))
         return out

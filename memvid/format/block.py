@@ -105,22 +105,49 @@ def align(offset: int) -> int:
     return -(-offset // BLOCK_ALIGN) * BLOCK_ALIGN
 
 
+@dataclass(frozen=True, slots=True)
+class Packed:
+    """A payload coded for storage, not yet placed: what :func:`pack` returns."""
+
+    kind: BlockKind
+    codec: Codec
+    stored: bytes
+    raw_len: int
+
+    @property
+    def length(self) -> int:
+        """The block's length, header included."""
+        return BLOCK_HEADER_SIZE + len(self.stored)
+
+
+def pack(kind: BlockKind, payload: bytes, *, compress: bool) -> Packed:
+    """Code ``payload`` (zstd when asked and when it makes it smaller). Independent of
+    where the block will go, so many payloads can be packed in parallel."""
+    raw_len = len(payload)
+    if raw_len > MAX_BLOCK_RAW:
+        raise LimitExceededError(f"block of {raw_len} bytes is over the {MAX_BLOCK_RAW}-byte limit")
+    if compress and raw_len > 64:
+        packed = zstandard.ZstdCompressor(level=_ZSTD_LEVEL, write_content_size=True).compress(payload)
+        if len(packed) < raw_len:
+            return Packed(kind, Codec.ZSTD, packed, raw_len)
+    return Packed(kind, Codec.NONE, payload, raw_len)
+
+
+def place(packed: Packed, offset: int) -> bytes:
+    """The whole block for ``packed`` written at ``offset`` (a multiple of 64)."""
+    if offset % BLOCK_ALIGN:
+        raise ValueError(f"block offset {offset} is not {BLOCK_ALIGN}-aligned")
+    stored = packed.stored
+    head = _HEAD.pack(BLOCK_MAGIC, int(packed.kind), int(packed.codec), 0, len(stored), packed.raw_len, b"\x00" * 24)
+    digest = block_digest(head, offset.to_bytes(8, "little"), stored)
+    return head + digest + stored
+
+
 def encode_block(kind: BlockKind, payload: bytes, offset: int, *, compress: bool) -> bytes:
     """Frame ``payload`` as a block to be written at ``offset`` (a multiple of 64)."""
     if offset % BLOCK_ALIGN:
         raise ValueError(f"block offset {offset} is not {BLOCK_ALIGN}-aligned")
-    raw_len = len(payload)
-    if raw_len > MAX_BLOCK_RAW:
-        raise LimitExceededError(f"block of {raw_len} bytes is over the {MAX_BLOCK_RAW}-byte limit")
-    codec = Codec.NONE
-    stored = payload
-    if compress and raw_len > 64:
-        packed = zstandard.ZstdCompressor(level=_ZSTD_LEVEL, write_content_size=True).compress(payload)
-        if len(packed) < raw_len:
-            codec, stored = Codec.ZSTD, packed
-    head = _HEAD.pack(BLOCK_MAGIC, int(kind), int(codec), 0, len(stored), raw_len, b"\x00" * 24)
-    digest = block_digest(head, offset.to_bytes(8, "little"), stored)
-    return head + digest + stored
+    return place(pack(kind, payload, compress=compress), offset)
 
 
 def decode_block_header(data: bytes, offset: int) -> BlockHeader:

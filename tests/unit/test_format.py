@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import struct
 
+import numpy as np
 import pytest
 import zstandard
 
+from memvid.engine.rows import Row, decode_batch, encode_rows
 from memvid.errors import (
     ChecksumError,
     CorruptCapsuleError,
@@ -113,3 +115,86 @@ def test_trailer_round_trip_and_position_check() -> None:
 def test_align() -> None:
     assert [align(x) for x in (0, 1, 63, 64, 65)] == [0, 64, 64, 64, 128]
     assert BLOCK_HEADER_SIZE == 64
+
+
+# -- frames blocks: the Arrow stream and the vector section ---------------------------------
+
+
+def _rows(vectors: list[list[float] | None]) -> list[Row]:
+    return [
+        Row(
+            frame_id=i,
+            created_at_us=1_700_000_000_000_000 + i,
+            timestamp_us=None,
+            uri=f"u/{i}",
+            title=None,
+            kind=None,
+            tags={},
+            metadata=None,
+            text=f"text {i}",
+            payload=None,
+            checksum=bytes(16),
+            supersedes=None,
+            embedding=None if v is None else np.asarray(v, dtype=np.float32),
+        )
+        for i, v in enumerate(vectors)
+    ]
+
+
+def test_vector_section_round_trips_bit_exact_with_missing_rows() -> None:
+    rng = np.random.default_rng(3)
+    vectors: list[list[float] | None] = [
+        None if i % 3 == 1 else rng.standard_normal(5).astype(np.float32).tolist() for i in range(10)
+    ]
+    vectors[4] = [float("-0.0"), 1e-45, -3.4e38, 1.0, 0.5]  # signed zero, a subnormal, an extreme
+    (encoded,) = encode_rows(_rows(vectors), 5)
+    batch = decode_batch(encoded.payload, offset=0, rows=10, first_id=0, last_id=9)
+    got = batch.column("embedding").to_pylist()
+    for want, have in zip(vectors, got, strict=True):
+        if want is None:
+            assert have is None
+        else:
+            assert np.asarray(have, np.float32).tobytes() == np.asarray(want, np.float32).tobytes()
+
+
+def test_no_vector_section_without_embeddings() -> None:
+    (encoded,) = encode_rows(_rows([None, None]), None)
+    batch = decode_batch(encoded.payload, offset=0, rows=2, first_id=0, last_id=1)
+    assert "embedding" not in batch.schema.names
+    (stream_len,) = struct.unpack_from("<Q", encoded.payload)
+    assert len(encoded.payload) == 8 + stream_len
+
+
+def test_shuffled_vectors_compress_better_than_plain_float32() -> None:
+    rng = np.random.default_rng(0)
+    vectors = rng.standard_normal((1000, 64)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    (encoded,) = encode_rows(_rows(vectors.tolist()), 64)
+    (stream_len,) = struct.unpack_from("<Q", encoded.payload)
+    section = encoded.payload[8 + stream_len :]
+    plain = zstandard.ZstdCompressor(level=3).compress(vectors.tobytes())
+    shuffled = zstandard.ZstdCompressor(level=3).compress(section)
+    assert len(shuffled) < 0.95 * len(plain)
+
+
+@pytest.mark.parametrize(
+    "damage",
+    ["stream_len_too_big", "dim_zero", "section_short", "presence_two", "section_long"],
+)
+def test_malformed_vector_sections_are_refused(damage: str) -> None:
+    (encoded,) = encode_rows(_rows([[1.0, 2.0], None, [3.0, 4.0]]), 2)
+    payload = bytearray(encoded.payload)
+    (stream_len,) = struct.unpack_from("<Q", payload)
+    section = 8 + stream_len
+    if damage == "stream_len_too_big":
+        struct.pack_into("<Q", payload, 0, len(payload))
+    elif damage == "dim_zero":
+        struct.pack_into("<I", payload, section, 0)
+    elif damage == "section_short":
+        del payload[-1]
+    elif damage == "presence_two":
+        payload[section + 4] = 2
+    else:
+        payload += b"\x00"
+    with pytest.raises(CorruptCapsuleError):
+        decode_batch(bytes(payload), offset=0, rows=3, first_id=0, last_id=2)

@@ -345,19 +345,41 @@ class DocReader:
         # DOC GAP: "the block codec (zstd) compresses the whole stream" reads as always-zstd, but blocks whose
         # stream does not compress are stored with codec 0; the generic block rule (codec 0 or 1) is what holds.
         self.frames_codecs.append(block.codec)
-        if not block.raw.endswith(ARROW_EOS):
-            raise FormatError("Arrow stream has no end-of-stream marker")
-        with pa.ipc.open_stream(block.raw) as stream:
+        (stream_len,) = struct.unpack_from("<Q", block.raw)
+        arrow = block.raw[8 : 8 + stream_len]
+        section = block.raw[8 + stream_len :]
+        if len(arrow) != stream_len or not arrow.endswith(ARROW_EOS):
+            raise FormatError("Arrow stream cut short or without its end-of-stream marker")
+        with pa.ipc.open_stream(arrow) as stream:
             schema = stream.schema
             batches = list(stream)
         if len(batches) != 1:
             raise FormatError(f"{len(batches)} record batches, expected one")
-        self.frames_with_embedding[offset] = "embedding" in schema.names
-        expected = list(FRAME_COLUMNS)
-        if "embedding" in schema.names:
+        self.frames_with_embedding[offset] = bool(section)
+        vectors: list[list[float] | None] | None = None
+        if section:
             if embedding_dim is None:
-                raise FormatError("embedding column without embedding_dim")
-            expected.append(("embedding", pa.list_(pa.float32(), embedding_dim), True))
+                raise FormatError("vector section without embedding_dim")
+            (dim,) = struct.unpack_from("<I", section)
+            n = batches[0].num_rows
+            if dim != embedding_dim or len(section) != 4 + n + 4 * n * dim:
+                raise FormatError(f"vector section of {len(section)} bytes for {n} rows of dim {dim}")
+            present = section[4 : 4 + n]
+            planes = section[4 + n :]
+            vectors = []
+            for i in range(n):
+                if present[i] not in (0, 1):
+                    raise FormatError("presence byte not 0 or 1")
+                if not present[i]:
+                    vectors.append(None)
+                    continue
+                row = []
+                for j in range(dim):
+                    v = i * dim + j  # the value's index; plane k holds its byte k at position v
+                    raw = bytes(planes[k * n * dim + v] for k in range(4))
+                    row.append(struct.unpack("<f", raw)[0])
+                vectors.append(row)
+        expected = list(FRAME_COLUMNS)
         got = [(f.name, f.type, f.nullable) for f in schema]
         if [(n, t) for n, t, _ in got] != [(n, t) for n, t, _ in expected]:
             raise FormatError(f"schema {got} != {expected}")
@@ -378,7 +400,8 @@ class DocReader:
                 raise FormatError("Arrow buffers are compressed")  # the text must sit verbatim in the stream
             if frame_checksum(r["text"], r["payload"]) != r["checksum"]:
                 raise FormatError(f"frame {r['frame_id']} content checksum mismatch")
-            r.setdefault("embedding", None)
+        for i, r in enumerate(table):
+            r["embedding"] = None if vectors is None else vectors[i]
         if size != nbytes:
             # Kept aside rather than raised: see test_batch_nbytes_counts_utf8_bytes (a doc/code mismatch).
             self.nbytes_mismatches.append((offset, nbytes, size))
