@@ -17,10 +17,12 @@ from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
+import pyarrow as pa
 
 from memvid import timeline
 from memvid._failpoints import failpoint
 from memvid._time import TimeLike, from_us, now_us, to_us
+from memvid.bulk import rows_from_table
 from memvid.embed import Embedder, EmbedderIdentity, identity_of, looks_like_embedder
 from memvid.engine.manifest import Manifest
 from memvid.engine.rows import Row
@@ -541,11 +543,16 @@ class Memvid(_Reading):
         """Alias of :meth:`put_bytes`, named as in the memvid API."""
         return self.put_bytes(data, options)
 
-    def put_many(self, items: Iterable[PutItem]) -> list[int]:
+    def put_many(self, items: Iterable[PutItem] | pa.Table | pa.RecordBatch) -> list[int]:
         """Add many frames: each item is a text, bytes, a :class:`PutOptions` (with ``text``),
         a ``(text_or_bytes, PutOptions)`` pair, or a mapping of ``text``/``data`` and
-        option names. Every item is checked before any is added."""
+        option names. Or ``items`` is a ``pyarrow.Table`` (or ``RecordBatch``) with a
+        ``text`` column and any of ``title, uri, kind, tags, timestamp, metadata,
+        embedding, payload``, checked column by column (the fast way to load many).
+        Every item is checked before any is added."""
         self._writer_or_raise()
+        if isinstance(items, pa.Table | pa.RecordBatch):
+            return self._add(rows_from_table(items))
         rows = [self._item_row(item, i) for i, item in enumerate(items)]
         return self._add(rows)
 

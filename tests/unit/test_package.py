@@ -24,6 +24,8 @@ def test_all_is_sorted_and_complete() -> None:
         "index",
         "search",
         "filters",
+        "io",
+        "bulk",
     }
     assert public <= set(memvid.__all__) | {"annotations"}
     for name in memvid.__all__:
