@@ -1,7 +1,8 @@
 """Metadata filters: the ``where=`` of :meth:`Memvid.search` and :meth:`Memvid.frames`.
 
 A filter is a mapping in the MongoDB style that Chroma and LangChain users know.
-Keys are metadata field paths (``"a.b"`` descends into nested mappings) or the
+Keys are metadata field paths (``"a.b"`` is the key ``"a.b"`` if the metadata
+has one, else descends into nested mappings) or the
 logical operators ``$and``, ``$or`` and ``$not``; a value is either a literal
 (equality) or a mapping of field operators, all of which must hold.
 
@@ -95,6 +96,10 @@ def _negate(part: Predicate) -> Predicate:
 
 
 def _lookup(meta: Any, path: list[str]) -> Any:
+    if len(path) > 1 and isinstance(meta, Mapping):
+        literal = ".".join(path)
+        if literal in meta:  # a flat key with dots in it wins over the nested path
+            return meta[literal]
     for name in path:
         if not isinstance(meta, Mapping) or name not in meta:
             return _MISSING

@@ -23,6 +23,7 @@ META: dict[str, Any] = {
     "labels": ["db", "urgent"],
     "author": {"name": "Ada", "orcid": None},
     "empty": "",
+    "v.2": "flat",
 }
 
 
@@ -51,6 +52,8 @@ META: dict[str, Any] = {
         ({"lang": {"$contains": "n"}}, True),
         ({"author.name": {"$icontains": "ad"}}, True),
         ({"author.name": "Ada"}, True),
+        ({"v.2": "flat"}, True),  # a flat key with a dot wins over the path
+        ({"v.3": "flat"}, False),
         ({"author.orcid": None}, True),
         ({"author.orcid": {"$empty": True}}, True),
         ({"empty": {"$empty": True}}, True),
