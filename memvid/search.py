@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import enum
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal, overload
+from typing import Any, Final, Literal, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -411,13 +412,14 @@ def _hits(
     snapshot: Snapshot, scored: list[tuple[int, float]], ranks: dict[str, dict[int, int]], request: SearchRequest
 ) -> list[Hit]:
     terms = _query_terms(request.query) if request.query and request.snippet_chars else set()
+    finder = _candidates(terms)
     frames = snapshot.frames_by_id([fid for fid, _ in scored])
     hits = []
     for fid, score in scored:
         frame = frames.get(fid)
         if frame is None:
             continue
-        snippet, highlights = _snippet(frame.text, terms, request.snippet_chars)
+        snippet, highlights = _snippet(frame.text, terms, request.snippet_chars, finder)
         hits.append(
             Hit(
                 score=score,
@@ -437,36 +439,77 @@ def _hits(
 
 
 _ANALYZER: Any = None
+_STEM_CACHE: dict[str, str | None] = {}
+_STEM_CACHE_MAX: Final = 200_000
+_stem_lock = threading.Lock()
 
 
 def _stems(words: Sequence[str]) -> list[str | None]:
-    """The en_stem token of each word (``None`` for words the index would drop)."""
+    """The en_stem token of each word (``None`` for words the index would drop). Words
+    repeat across texts, so stems are remembered (up to a bound) for the process."""
     global _ANALYZER
-    if _ANALYZER is None:
-        _ANALYZER = analyzer()
-    out: list[str | None] = []
-    for word in words:
-        tokens = _ANALYZER.analyze(word) if len(word) < 40 else []
-        out.append(tokens[0] if len(tokens) == 1 else None)
-    return out
+    cache = _STEM_CACHE
+    missing = [w for w in words if w not in cache]
+    if missing:
+        with _stem_lock:
+            if _ANALYZER is None:
+                _ANALYZER = analyzer()
+            if len(cache) + len(missing) > _STEM_CACHE_MAX:
+                cache.clear()
+            for word in missing:
+                tokens = _ANALYZER.analyze(word) if len(word) < 40 else []
+                cache[word] = tokens[0] if len(tokens) == 1 else None
+    return [cache.get(w) for w in words]
+
+
+_STOP: Final = frozenset(
+    {
+        *("a", "an", "and", "are", "as", "at", "be", "but", "by", "for", "if", "in", "into", "is", "it"),
+        *("no", "not", "of", "on", "or", "such", "that", "the", "their", "then", "there", "these", "they"),
+        *("this", "to", "was", "will", "with", "what", "which", "who", "how", "does", "do", "did"),
+    }
+)
+"""Words snippets do not mark or centre on (they still count for BM25): Lucene's English stop
+words and a few question words."""
 
 
 def _query_terms(query: str) -> set[str]:
-    words = [w for w in _WORD.findall(query) if w.upper() not in ("AND", "OR", "NOT")]
-    return {s for s in _stems(words) if s}
+    words = [w.lower() for w in _WORD.findall(query) if w.upper() not in ("AND", "OR", "NOT")]
+    return {s for s in _stems([w for w in words if w not in _STOP]) if s}
 
 
-def _snippet(text: str, terms: set[str], width: int) -> tuple[str, tuple[tuple[int, int], ...]]:
+def _candidates(terms: set[str]) -> re.Pattern[str] | None:
+    """A pattern for the words that might stem to one of ``terms``: those starting with all
+    but the last letter of a stem (English stemming rewrites only a word's end, and leaves
+    at most the stem's last letter different: hoping/hope, happy/happi, cries/cri), plus
+    the three exceptions Snowball rewrites at the start (dying/die, lying/lie, tying/tie).
+    Each candidate is then stemmed, so the pattern only has to let every true match through."""
+    if not terms:
+        return None
+    prefixes = {t[:-1] or t for t in terms} | {t[0] + "y" for t in terms & {"die", "lie", "tie"}}
+    pattern = "|".join(map(re.escape, sorted(prefixes, key=len, reverse=True)))
+    return re.compile(r"(?<![^\W_])(?:" + pattern + r")[^\W_]*")  # for lowered text
+
+
+def _snippet(
+    text: str, terms: set[str], width: int, finder: re.Pattern[str] | None = None
+) -> tuple[str, tuple[tuple[int, int], ...]]:
     """A window of about ``width`` characters with the most query words, and where they are."""
     if width == 0:
         return "", ()
     matches: list[tuple[int, int]] = []
     if terms:
-        spans = [(m.start(), m.end()) for m in _WORD.finditer(text)]
-        lowered = [text[a:b].lower() for a, b in spans]
-        unique = sorted(set(lowered))
-        stem_of = dict(zip(unique, _stems(unique), strict=True))
-        matches = [span for span, word in zip(spans, lowered, strict=True) if stem_of[word] in terms]
+        finder = finder or _candidates(terms)
+        assert finder is not None
+        lowered = text.lower()
+        if len(lowered) == len(text):  # offsets agree: scan the lowered text
+            words = [(m.start(), m.end(), m.group()) for m in finder.finditer(lowered)]
+        else:
+            anycase = re.compile(finder.pattern, re.IGNORECASE)
+            words = [(m.start(), m.end(), m.group().lower()) for m in anycase.finditer(text)]
+        unique = list({w for _, _, w in words})
+        hit = {w for w, stem in zip(unique, _stems(unique), strict=True) if stem in terms}
+        matches = [(a, b) for a, b, w in words if w in hit]
     if len(text) <= width:
         return text, tuple(matches)
     start = 0

@@ -346,3 +346,12 @@ def test_small_commits_do_not_rewrite_the_lexical_index(path: Path) -> None:
             mem.commit()
         per_commit = (path.stat().st_size - size) / 100
     assert per_commit < 4096, per_commit  # frames, directory, manifest and trailer; no index files
+
+
+def test_highlights_follow_stemming_but_skip_stop_words(tmp_path: Path) -> None:
+    with Memvid.create(tmp_path / "h.mv2") as mem:
+        mem.put("The dying plants of the valley were lying in the cries of happy crowds, HOPING for rain.")
+        mem.commit()
+        hit = mem.search("die lie cry happiness hope the of", mode="lex")[0]
+    marked = {hit.snippet[a:b] for a, b in hit.highlights}
+    assert marked == {"dying", "lying", "cries", "happy", "HOPING"}
