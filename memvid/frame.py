@@ -186,7 +186,9 @@ def decode_metadata(text: str | None) -> Mapping[str, Any]:
         value = json.loads(text)
     except (ValueError, RecursionError):
         raise CorruptCapsuleError("a frame's metadata is not valid JSON") from None
-    return MappingProxyType(value if isinstance(value, dict) else {})
+    if not isinstance(value, dict):
+        raise CorruptCapsuleError("a frame's metadata is not a JSON object")
+    return MappingProxyType(value)
 
 
 def check_embedding(

@@ -15,11 +15,12 @@ files from the disposable cache (:mod:`memvid.storage.cache`).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import shutil
-from collections.abc import Callable, Container, Iterable, Mapping, Sequence, Set
+from collections.abc import Callable, Container, Iterable, Iterator, Mapping, Sequence, Set
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -256,13 +257,29 @@ class LexFilters:
     created_until_us: int | None = None
 
 
+@contextlib.contextmanager
+def _malformed_is_corrupt() -> Iterator[None]:
+    """tantivy reading index files that passed their checksums yet are malformed (a forged
+    capsule can recompute every checksum) raises ``ValueError`` or panics (pyo3's
+    ``PanicException``, a ``BaseException``): both mean a damaged capsule."""
+    try:
+        yield
+    except ValueError as exc:
+        raise CorruptCapsuleError(f"the lexical index does not load: {exc}", kind="lex") from exc
+    except BaseException as exc:
+        if type(exc).__name__ != "PanicException":
+            raise
+        raise CorruptCapsuleError(f"the lexical index does not load: tantivy panicked ({exc})", kind="lex") from exc
+
+
 class LexIndex:
     """A read-only searcher over one tantivy index."""
 
     def __init__(self, index: tantivy.Index) -> None:
         self.index = index
         self.schema = index.schema
-        self.searcher = index.searcher()
+        with _malformed_is_corrupt():
+            self.searcher = index.searcher()
 
     @classmethod
     def open(
@@ -274,15 +291,16 @@ class LexIndex:
     ) -> LexIndex:
         """The checkpoint ``state`` from the cache; with ``tail = (key, docs)``, the
         checkpoint plus those documents, built once into the cache under ``key``."""
-        if tail is None:
-            return cls(tantivy.Index.open(str(materialize(capsule_uuid, state.key, state.digests(), read))))
-        key, docs = tail
+        with _malformed_is_corrupt():
+            if tail is None:
+                return cls(tantivy.Index.open(str(materialize(capsule_uuid, state.key, state.digests(), read))))
+            key, docs = tail
 
-        def build(directory: Path) -> None:
-            _write(tantivy.Index.open(str(directory)), list(docs()), [])
+            def build(directory: Path) -> None:
+                _write(tantivy.Index.open(str(directory)), list(docs()), [])
 
-        view = materialize(capsule_uuid, key, state.digests(), read, build=build)
-        return cls(tantivy.Index.open(str(view)))
+            view = materialize(capsule_uuid, key, state.digests(), read, build=build)
+            return cls(tantivy.Index.open(str(view)))
 
     def parse(self, query: str) -> tantivy.Query:
         """The tantivy query language (phrases, AND/OR/NOT, ``field:term``), leniently: a
@@ -322,10 +340,11 @@ class LexIndex:
             parsed = tantivy.Query.boolean_query([(tantivy.Occur.Must, parsed), *clauses])
         count = limit + 16
         while True:
-            hits = self.searcher.search(parsed, count).hits
-            if not hits:
-                return []
-            ids = self.searcher.fast_field_values("frame_id", [address for _, address in hits])
+            with _malformed_is_corrupt():
+                hits = self.searcher.search(parsed, count).hits
+                if not hits:
+                    return []
+                ids = self.searcher.fast_field_values("frame_id", [address for _, address in hits])
             found = [
                 (int(fid or 0), float(score))
                 for (score, _), fid in zip(hits, ids, strict=True)

@@ -115,7 +115,10 @@ def build_hnsw(ids: Ids, vectors: Matrix, dtype: VecDtype, *, base: bytes | None
     """Serialise an HNSW index over ``vectors``; with ``base``, extend a copy of that index."""
     index_cls = _usearch()
     if base is not None:
-        index = index_cls.restore(bytearray(base), view=False)
+        try:
+            index = index_cls.restore(bytearray(base), view=False)
+        except (RuntimeError, ValueError) as exc:
+            raise CorruptCapsuleError(f"a vector index block does not load: {exc}") from exc
         if index is None:
             raise CorruptCapsuleError("a vector index block does not load")
         present = np.asarray(index.contains(ids), dtype=bool) if len(ids) else np.zeros(0, bool)
@@ -141,7 +144,10 @@ class HnswView:
 
     def __init__(self, payload: bytes) -> None:
         self._buffer = bytearray(payload)
-        index = _usearch().restore(self._buffer, view=True)
+        try:
+            index = _usearch().restore(self._buffer, view=True)
+        except (RuntimeError, ValueError) as exc:  # "File is corrupted and can't fit all the nodes"
+            raise CorruptCapsuleError(f"a vector index block does not load: {exc}") from exc
         if index is None:
             raise CorruptCapsuleError("a vector index block does not load")
         index.expansion_search = EXPANSION_SEARCH

@@ -1,4 +1,4 @@
-"""Makes ``durability_support`` (this folder's helpers) importable by the tests here,
+"""Makes ``durability_support``, ``crashsim`` and ``forge`` (this folder's helpers) importable by the tests here,
 and keeps memvid's index cache and scratch directories inside each test's temporary folder.
 
 The suite runs with ``--import-mode=importlib``, so this folder is not on ``sys.path``;
@@ -17,14 +17,13 @@ from pathlib import Path
 
 import pytest
 
-_NAME = "durability_support"
-
-if _NAME not in sys.modules:
-    _spec = importlib.util.spec_from_file_location(_NAME, Path(__file__).with_name(f"{_NAME}.py"))
-    assert _spec is not None and _spec.loader is not None
-    _module = importlib.util.module_from_spec(_spec)
-    sys.modules[_NAME] = _module
-    _spec.loader.exec_module(_module)
+for _name in ("durability_support", "crashsim", "forge"):
+    if _name not in sys.modules:
+        _spec = importlib.util.spec_from_file_location(_name, Path(__file__).with_name(f"{_name}.py"))
+        assert _spec is not None and _spec.loader is not None
+        _module = importlib.util.module_from_spec(_spec)
+        sys.modules[_name] = _module
+        _spec.loader.exec_module(_module)
 
 
 @pytest.fixture(autouse=True)

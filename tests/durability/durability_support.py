@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
+import multiprocessing.connection
 import os
 import queue
 import signal
@@ -22,7 +24,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from memvid import Frame, Memvid, MemvidError, PutOptions
+from memvid import CapsuleNotFoundError, Frame, Memvid, MemvidError, PutOptions
 
 HERE = Path(__file__).resolve().parent
 SOAK = os.environ.get("MEMVID_SOAK", "") not in ("", "0")
@@ -304,13 +306,20 @@ def ingest_expected(seq: int) -> list[dict[str, Any]]:
     ]
 
 
-def ingest_commit(mem: Memvid) -> tuple[int, list[int], str]:
-    """Put the frames of the next commit and commit them; returns (seq, frame ids, commit id)."""
+def ingest_put(mem: Memvid) -> tuple[int, list[int]]:
+    """Put (not commit) the frames of the next ingest commit; returns (seq, frame ids)."""
     seq = mem.head.seq + 1
     ids = [
         mem.put(item["text"], tags=item["tags"], metadata=item["metadata"], embedding=_emb(seq * 100 + i))
         for i, item in enumerate(ingest_expected(seq))
     ]
+    return seq, ids
+
+
+def ingest_commit(mem: Memvid, put: tuple[int, list[int]] | None = None) -> tuple[int, list[int], str]:
+    """Put the frames of the next commit (unless ``put``, what ``ingest_put`` returned,
+    says they are pending already) and commit them; returns (seq, frame ids, commit id)."""
+    seq, ids = put if put is not None else ingest_put(mem)
     result = mem.commit(f"ingest {seq}")
     if result.seq != seq or list(result.frame_ids) != ids:
         raise AssertionError(f"commit {result} does not match the expected seq {seq} / ids {ids}")
@@ -418,3 +427,130 @@ def region_of(spans: list[tuple[int, int, str]], offset: int) -> str:
         if start <= offset < end:
             return name
     return "outside"
+
+
+def make_ingest_capsule(path: Path, commits: int) -> list[tuple[int, list[int], str]]:
+    """Create an ingest capsule with ``commits`` commits after genesis; returns their acknowledgements."""
+    with Memvid.create(path) as mem:
+        return [ingest_commit(mem) for _ in range(commits)]
+
+
+def compacting_seqs(limit: int = 400) -> list[int]:
+    """The seqs (up to ``limit``) of the ingest commits whose writer compacts segments,
+    found by replaying the writer's size-tiered rule on ``frame_count``."""
+    from memvid.engine.writer import MERGE_WIDTH, level_of
+
+    rows: list[int] = []
+    out = []
+    for seq in range(1, limit + 1):
+        rows.append(frame_count(seq))
+        merged = False
+        while len(rows) >= MERGE_WIDTH and len({level_of(r) for r in rows[-MERGE_WIDTH:]}) == 1:
+            rows[-MERGE_WIDTH:] = [sum(rows[-MERGE_WIDTH:])]
+            merged = True
+        if merged:
+            out.append(seq)
+    return out
+
+
+def check_after_crash(path: Path, acks: list[tuple[int, list[int], str]], heads: Iterable[int]) -> int:
+    """After a writer died or failed: the directory holds only the capsule; it opens
+    read-only at one of ``heads`` with every acknowledged commit and no partial one;
+    ``verify()`` is clean; a new writer cuts any torn tail and commits on top (its
+    acknowledgement is appended to ``acks``). Returns the head found."""
+    listing = sorted(p.name for p in path.parent.iterdir())
+    assert listing == [path.name], f"unexpected files beside the capsule: {listing}"
+    with Memvid.open(path, read_only=True) as mem:
+        head = check_ingest_state(mem, acks)
+        end = mem.stats().size_bytes
+        report = mem.verify()
+        assert report.ok, report.findings
+    allowed = sorted(heads)
+    assert head in allowed, f"the capsule opens at commit {head}, expected one of {allowed}"
+    with Memvid.open(path) as mem:
+        assert path.stat().st_size == end, "the new writer did not cut the torn tail"
+        acks.append(ingest_commit(mem))
+    with Memvid.open(path, read_only=True) as mem:
+        assert check_ingest_state(mem, acks) == head + 1
+        assert mem.verify().ok
+    return head
+
+
+# -- ingest workers forked from a server that has memvid imported --------------------------
+
+_FORKSERVER: list[Any] = []
+
+
+def _forkserver_context() -> Any:
+    """A ``forkserver`` context whose server has imported memvid and this module, so a
+    worker starts in milliseconds (a fresh interpreter takes half a second)."""
+    if not _FORKSERVER:
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(["memvid", "durability_support"])
+        from multiprocessing import forkserver
+
+        # The server imports this module by name: put its folder on the server's path.
+        old = os.environ.get("PYTHONPATH")
+        os.environ["PYTHONPATH"] = os.pathsep.join([str(HERE), *([old] if old else [])])
+        try:
+            forkserver.ensure_running()
+        finally:
+            if old is None:
+                del os.environ["PYTHONPATH"]
+            else:
+                os.environ["PYTHONPATH"] = old
+        _FORKSERVER.append(ctx)
+    return _FORKSERVER[0]
+
+
+def ingest_worker(path: str, conn: multiprocessing.connection.Connection, env: dict[str, str]) -> None:
+    """The body of a forked ingest worker (``ingest_child.py`` without the interpreter start):
+    sends ``("open", seq)``, then ``("ack", seq, ids, commit_id)`` after each commit returned."""
+    os.environ.update(env)
+    try:
+        mem = Memvid.open(path, lock_timeout=10)
+    except CapsuleNotFoundError:
+        mem = Memvid.create(path)
+    with mem:
+        conn.send(("open", mem.head.seq))
+        while True:
+            conn.send(("ack", *ingest_commit(mem)))
+
+
+class ForkedIngest:
+    """An ``ingest_worker`` process; ``next_message`` returns what it sent, ``None`` once it is gone."""
+
+    def __init__(self, path: Path) -> None:
+        ctx = _forkserver_context()
+        self.conn, child_end = ctx.Pipe(duplex=False)
+        env = {k: v for k, v in os.environ.items() if k.startswith("MEMVID_")}
+        self.proc = ctx.Process(target=ingest_worker, args=(str(path), child_end, env), daemon=True)
+        self.proc.start()
+        child_end.close()
+        self.acks: list[tuple[int, list[int], str]] = []
+
+    def _record(self, message: tuple[Any, ...]) -> None:
+        if message[0] == "ack":
+            self.acks.append((message[1], list(message[2]), message[3]))
+
+    def next_message(self, timeout: float) -> tuple[Any, ...] | None:
+        if not self.conn.poll(timeout):
+            raise AssertionError(f"no message from the ingest worker in {timeout} s")
+        try:
+            message: tuple[Any, ...] = self.conn.recv()
+        except EOFError:
+            return None
+        self._record(message)
+        return message
+
+    def kill_and_drain(self) -> tuple[int | None, list[tuple[int, list[int], str]]]:
+        """SIGKILL the worker, reap it, and return its exit code and every acknowledgement it sent."""
+        self.proc.kill()
+        self.proc.join(30)
+        while True:
+            try:
+                self._record(self.conn.recv())
+            except EOFError:
+                break
+        self.conn.close()
+        return self.proc.exitcode, self.acks

@@ -5,6 +5,9 @@
   processes race for the lock exactly one wins.
 * After the process holding the lock is SIGKILLed, a new writer holds the lock
   within 100 ms of the kill (``Memvid.open(path, lock_timeout=...)``).
+* One writer appending while four reader processes read, one of them over memory
+  maps of the file that it keeps and re-reads (``reader_child.py``): no error, no
+  SIGBUS, every read a committed prefix, and every old map reads as it did.
 * A read-only handle opened while another process commits sees a committed prefix:
   every frame of commits 1..its head, nothing of later ones; it keeps seeing exactly
   that while the writer goes on, and ``refresh()`` moves it to the latest commit.
@@ -12,6 +15,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -26,6 +30,7 @@ from memvid import CapsuleLockedError, Memvid
 LOCK_KILLS = 100 if SOAK else 5
 RACES, RACERS = (100, 6) if SOAK else (3, 4)
 READER_COMMITS = 300 if SOAK else 40
+MMAP_COMMITS = 2000 if SOAK else 150  # about 10 frames each: 20,000 frames under soak
 
 
 def _ingest_capsule(path: Path, commits: int) -> None:
@@ -150,3 +155,31 @@ def test_reader_during_commits_sees_a_committed_prefix(tmp_path: Path) -> None:
     write_report("reader_during_commits", {"reads": reads, "distinct_heads": len(heads), "commits": READER_COMMITS})
     assert len(heads) >= 3, f"the reads did not overlap the commits: heads seen {sorted(heads)}"
     assert os.path.getsize(path) > 0
+
+
+def test_four_readers_one_over_mmap_while_a_writer_appends(tmp_path: Path) -> None:
+    path = tmp_path / "c.mv2"
+    _ingest_capsule(path, 1)
+    readers = [Child("reader_child.py", path, mode, MMAP_COMMITS + 1) for mode in ("pread", "pread", "pread", "mmap")]
+    try:
+        with Child("ingest_child.py", path, "--commits", MMAP_COMMITS, "--pause", 0.001) as writer:
+            assert writer.finish(timeout=600) == 0, writer.stderr
+            assert len(parse_acks(writer.stdout)) == MMAP_COMMITS
+        codes = [reader.finish(timeout=600) for reader in readers]
+    finally:
+        for reader in readers:
+            if reader.proc.poll() is None:
+                reader.proc.kill()
+                reader.finish()
+    assert codes == [0] * 4, [(code, reader.stderr[-2000:]) for code, reader in zip(codes, readers, strict=True)]
+    summaries = [json.loads(reader.stdout.splitlines()[-1]) for reader in readers]
+    for summary in summaries:
+        assert summary["last"] == MMAP_COMMITS + 1 and summary["monotonic"], summary
+        assert summary["distinct_heads"] >= 2, f"a reader never overlapped the writer: {summary}"
+    with Memvid.open(path, read_only=True) as mem:
+        assert check_ingest_state(mem) == MMAP_COMMITS + 1
+        frames = len(mem)
+    write_report(
+        "readers_and_mmap",
+        {"commits": MMAP_COMMITS, "frames": frames, "readers": summaries, "errors": 0, "sigbus": 0},
+    )
