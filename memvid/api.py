@@ -87,6 +87,8 @@ class CapsuleStats:
     size_bytes: int
     pending: int
     embedding_dim: int | None
+    embedder: str | None = None
+    """The name of the embedder that wrote the capsule's vectors, as the capsule records it."""
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -103,6 +105,7 @@ class CapsuleStats:
             "size_bytes": self.size_bytes,
             "pending": self.pending,
             "embedding_dim": self.embedding_dim,
+            "embedder": self.embedder,
         }
 
 
@@ -191,6 +194,7 @@ class _Reading:
             size_bytes=snapshot.end,
             pending=self._pending_count(),
             embedding_dim=m.embedding_dim,
+            embedder=None if m.embedder is None else EmbedderIdentity.from_json(m.embedder).name,
         )
 
     def _pending_count(self) -> int:

@@ -24,6 +24,7 @@ too, so existing ``except KeyError`` or ``except OSError`` code keeps working.
     ├── InvalidInputError (ValueError)         an argument memvid cannot store as given
     ├── EmbedderMismatchError (ValueError)     the embedder is not the one that wrote the capsule's vectors
     ├── EmbeddingError                         an embedder failed (an HTTP error, a bad response)
+    ├── MissingDependencyError (ImportError)   an optional extra is needed; names the pip command
     └── DurabilityError (OSError)              a write or fsync failed; the handle is poisoned
 """
 
@@ -45,6 +46,7 @@ __all__ = [
     "InvalidInputError",
     "LimitExceededError",
     "MemvidError",
+    "MissingDependencyError",
     "NotACapsuleError",
     "ReadOnlyError",
     "ReadOnlyViewError",
@@ -141,6 +143,11 @@ class EmbeddingError(MemvidError):
     def __init__(self, message: str, *, status_code: int | None = None) -> None:
         super().__init__(message)
         self.status_code = status_code
+
+
+class MissingDependencyError(MemvidError, ImportError):
+    """A feature needs an optional extra that is not installed; the message says which
+    (for example ``pip install 'memvid-capsule[embed]'``)."""
 
 
 class DurabilityError(MemvidError, OSError):

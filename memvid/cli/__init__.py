@@ -36,6 +36,7 @@ from memvid import (
     Hit,
     Memvid,
     MemvidError,
+    MissingDependencyError,
     NotACapsuleError,
     PutOptions,
     SearchMode,
@@ -43,6 +44,7 @@ from memvid import (
     __version__,
     recover,
 )
+from memvid.embed.minilm import NAME as _DEFAULT_EMBEDDER
 from memvid.filters import compile_where
 
 __all__ = ["ExitCode", "exit_code_for", "main", "output_options"]
@@ -235,14 +237,53 @@ def _reading(
         yield mem if as_of is None else mem.at(commit=as_of)
 
 
-def _query_embedder() -> Embedder | None:
-    """The embedder that turns `find`'s query text into a vector: none yet.
+KNOWN_EMBEDDERS: dict[str, Callable[[], Embedder]] = {}
+"""Embedders the CLI can rebuild from the name a capsule records (see ``--embedder auto``)."""
 
-    Embedder selection (an ``--embedder`` option on `find`, and on `put` for the
-    frames) plugs in here. While this returns None, ``--mode auto`` is lexical
-    and ``--mode vec`` or ``hybrid`` is refused with status 1.
-    """
-    return None
+
+def _load_default_embedder() -> Embedder:
+    from memvid.embed.minilm import default_embedder
+
+    return default_embedder()
+
+
+KNOWN_EMBEDDERS[_DEFAULT_EMBEDDER] = _load_default_embedder
+
+
+def _embedder_option(fn: F) -> F:
+    return click.option(
+        "--embedder",
+        "embedder_choice",
+        type=click.Choice(["auto", "default", "none"]),
+        default="auto",
+        help="What turns text into vectors. auto (the default): the embedder that wrote the capsule's "
+        "vectors, if memvid can load it, else none; default: the local all-MiniLM-L6-v2 (the embed "
+        "extra); none: no vectors.",
+    )(fn)
+
+
+def _choose_embedder(path: Path, choice: str) -> tuple[Embedder | None, str, bool]:
+    """The embedder ``--embedder`` names for the capsule at ``path``; else ``None``, why,
+    and whether the capsule needs one that is not installed (so frames put now would lack
+    vectors the others have)."""
+    if choice == "none":
+        return None, "--embedder none", False
+    if choice == "auto":
+        with _reading(path) as mem:
+            recorded = mem.stats().embedder
+        if recorded is None:
+            return None, "this capsule records no embedder (pass --embedder default for the local one)", False
+        load = KNOWN_EMBEDDERS.get(recorded)
+        if load is None:
+            return None, f"this capsule's vectors come from {recorded!r}, which the memvid command cannot load", False
+    else:
+        load = KNOWN_EMBEDDERS[_DEFAULT_EMBEDDER]
+    try:
+        return load(), "", False
+    except MissingDependencyError as exc:
+        if choice == "default":
+            _fail(str(exc), ExitCode.ERROR)
+        return None, str(exc), True
 
 
 # -- output -------------------------------------------------------------------------------
@@ -368,6 +409,7 @@ def init(path: Path, overwrite: bool, as_json: bool) -> None:
 )
 @click.option("--metadata", metavar="JSON", callback=_parse_json_object, help="A JSON object stored with the frame.")
 @click.option("-m", "--message", help="The commit message.")
+@_embedder_option
 @output_options
 def put(
     path: Path,
@@ -380,6 +422,7 @@ def put(
     timestamp: dt.datetime | None,
     metadata: dict[str, Any] | None,
     message: str | None,
+    embedder_choice: str,
     as_json: bool,
 ) -> None:
     """Add one frame to the capsule at PATH and commit it.
@@ -404,7 +447,10 @@ def put(
         except UnicodeDecodeError:
             text = None
     try:
-        mem = Memvid.open(path)
+        embedder, why, needed = _choose_embedder(path, embedder_choice)
+        if needed:
+            _fail(f"{why}; or pass --embedder none to add the frame without a vector", ExitCode.ERROR)
+        mem = Memvid.open(path, embedder=embedder)
     except CapsuleNotFoundError as exc:
         _fail(f"{_describe(exc)} (create one with: memvid init {path})", ExitCode.NOT_FOUND)
     with mem:
@@ -536,6 +582,7 @@ def frames(
     metavar="N",
     help="About how many characters of each hit's text to show (default 200; 0 for none).",
 )
+@_embedder_option
 @_as_of_option
 @output_options
 def find(
@@ -555,6 +602,7 @@ def find(
     fusion: str,
     alpha: float,
     snippet_chars: int,
+    embedder_choice: str,
     as_of: int | str | None,
     as_json: bool,
 ) -> None:
@@ -571,11 +619,10 @@ def find(
             click.echo("reading the query from stdin; end it with Ctrl-D", err=True)
         query = sys.stdin.read()
     query = query.strip()
-    embedder = _query_embedder()
+    embedder, why, _ = _choose_embedder(path, embedder_choice)
     with _reading(path, as_of, embedder=embedder) as view:
         if embedder is None and mode in (SearchMode.VEC, SearchMode.HYBRID):
-            # The library would ask for vector= or an embedder, neither of which a shell can give yet.
-            _fail(f"{mode} search needs a query embedder, and memvid find has none yet; use --mode lex", ExitCode.ERROR)
+            _fail(f"{mode} search needs a query embedder: {why}", ExitCode.ERROR)
         results = view.search(
             query,
             mode=mode,

@@ -17,7 +17,16 @@ import numpy.typing as npt
 
 from memvid.errors import InvalidInputError
 
-__all__ = ["Embedder", "EmbedderIdentity", "FunctionEmbedder", "HttpEmbedder", "identity_of", "looks_like_embedder"]
+__all__ = [
+    "Embedder",
+    "EmbedderIdentity",
+    "FunctionEmbedder",
+    "HttpEmbedder",
+    "MiniLMEmbedder",
+    "default_embedder",
+    "identity_of",
+    "looks_like_embedder",
+]
 
 Metric = Literal["cos"]
 
@@ -109,6 +118,10 @@ def __getattr__(name: str) -> Any:
         from memvid.embed.http import HttpEmbedder
 
         return HttpEmbedder
+    if name in ("MiniLMEmbedder", "default_embedder"):
+        from memvid.embed import minilm
+
+        return getattr(minilm, name)
     raise AttributeError(f"module 'memvid.embed' has no attribute {name!r}")
 
 

@@ -288,7 +288,8 @@ def test_find_vector_modes_need_an_embedder(invoke: Invoke, capsule: Path, mode:
     assert result.exit_code == 1
     assert result.stdout == ""
     assert result.stderr == (
-        f"error: {mode} search needs a query embedder, and memvid find has none yet; use --mode lex\n"
+        f"error: {mode} search needs a query embedder: this capsule records no embedder "
+        "(pass --embedder default for the local one)\n"
     )
 
 
@@ -349,16 +350,21 @@ def embedded(tmp_path: Path) -> Path:
     return path
 
 
-def test_find_vector_modes_on_a_capsule_with_vectors_still_need_an_embedder(invoke: Invoke, embedded: Path) -> None:
+def test_find_vector_modes_need_an_embedder_the_cli_can_load(invoke: Invoke, embedded: Path) -> None:
     result = invoke(["find", embedded, "tea", "--mode", "vec"])
     assert result.exit_code == 1
-    assert "needs a query embedder" in result.stderr
+    assert result.stderr == (
+        "error: vec search needs a query embedder: this capsule's vectors come from 'test-letters', "
+        "which the memvid command cannot load\n"
+    )
     # auto falls back to lex when no query vector can be had.
     assert _json(invoke(["find", embedded, "tea", "--json"]))["mode"] == "lex"
+    none = invoke(["find", embedded, "tea", "--mode", "hybrid", "--embedder", "none"])
+    assert (none.exit_code, none.stderr) == (1, "error: hybrid search needs a query embedder: --embedder none\n")
 
 
 def test_find_with_a_query_embedder(invoke: Invoke, embedded: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(memvid.cli, "_query_embedder", _LetterEmbedder)
+    monkeypatch.setitem(memvid.cli.KNOWN_EMBEDDERS, "test-letters", _LetterEmbedder)
     data = _json(invoke(["find", embedded, "tea", "--json"]))
     assert data["mode"] == "hybrid"
     assert data["hits"][0]["frame_id"] == 0
@@ -373,6 +379,33 @@ def test_find_with_a_query_embedder(invoke: Invoke, embedded: Path, monkeypatch:
     weighted = _json(invoke(["find", embedded, "tea", "--mode", "hybrid", "--fusion", "weighted", "--json"]))
     assert weighted["mode"] == "hybrid"
     assert weighted["hits"][0]["score"] == pytest.approx(1.0)
+
+
+def test_put_embeds_with_the_capsules_embedder(invoke: Invoke, embedded: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert invoke(["put", embedded, "plain words"]).exit_code == 0  # the CLI cannot load it: no vector
+    monkeypatch.setitem(memvid.cli.KNOWN_EMBEDDERS, "test-letters", _LetterEmbedder)
+    assert invoke(["put", embedded, "jjj kkk"]).exit_code == 0
+    with Memvid.open(embedded, read_only=True) as mem:
+        plain, letters = mem.get(3), mem.get(4)
+    assert plain.embedding is None
+    assert letters.embedding is not None
+    assert float(letters.embedding @ _LetterEmbedder().embed_query("jjj kkk")) == pytest.approx(1.0)
+
+
+def test_put_refuses_when_the_capsules_embedder_is_not_installed(
+    invoke: Invoke, embedded: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def missing() -> _LetterEmbedder:
+        raise memvid.MissingDependencyError("the letters embedder needs letters: pip install letters")
+
+    monkeypatch.setitem(memvid.cli.KNOWN_EMBEDDERS, "test-letters", missing)
+    result = invoke(["put", embedded, "words"])
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "error: the letters embedder needs letters: pip install letters; "
+        "or pass --embedder none to add the frame without a vector\n"
+    )
+    assert invoke(["put", embedded, "words", "--embedder", "none"]).exit_code == 0
 
 
 # -- reindex ----------------------------------------------------------------------------
@@ -411,7 +444,7 @@ def test_reindex_an_empty_capsule(invoke: Invoke, tmp_path: Path) -> None:
 
 
 def test_reindex_keeps_vectors_searchable(invoke: Invoke, embedded: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(memvid.cli, "_query_embedder", _LetterEmbedder)
+    monkeypatch.setitem(memvid.cli.KNOWN_EMBEDDERS, "test-letters", _LetterEmbedder)
     before = _json(invoke(["find", embedded, "train", "--mode", "vec", "--json"]))
     assert invoke(["reindex", embedded]).exit_code == 0
     after = _json(invoke(["find", embedded, "train", "--mode", "vec", "--json"]))

@@ -37,7 +37,8 @@ def test_all_is_sorted_and_complete() -> None:
 def test_import_stays_light() -> None:
     code = (
         "import sys, memvid; heavy = [m for m in ('torch', 'langchain', 'langchain_core', 'llama_index', "
-        "'sentence_transformers', 'onnxruntime', 'httpx', 'usearch', 'lancedb') if m in sys.modules]; print(heavy)"
+        "'sentence_transformers', 'onnxruntime', 'httpx', 'usearch', 'lancedb', 'tokenizers', 'chromadb', "
+        "'pypdf', 'symspellpy') if m in sys.modules]; print(heavy)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
