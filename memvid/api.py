@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 import numpy.typing as npt
@@ -57,6 +57,9 @@ from memvid.index.vec import VecDtype, check_dtype
 from memvid.search import SearchRequest, SearchResults, run_search
 from memvid.storage import FileStorage, Storage, create_file_atomically
 from memvid.timeline import CommitInfo, CommitResult
+
+if TYPE_CHECKING:
+    from memvid.ingest import DedupMode, IngestReport
 
 __all__ = ["CapsuleStats", "CapsuleView", "Memvid"]
 
@@ -653,6 +656,40 @@ class Memvid(_Reading):
     def commit_frame(self, message: str | None = None) -> CommitResult:
         """Alias of :meth:`commit`, named as in the memvid API."""
         return self.commit(message)
+
+    def ingest(
+        self,
+        paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
+        *,
+        workers: int | None = None,
+        chunk_chars: int = 1200,
+        overlap: int = 150,
+        clean: bool | None = None,
+        dedup: DedupMode = "skip",
+        commit_every: int = 256,
+        progress: bool = False,
+        **options: Any,
+    ) -> IngestReport:
+        """Add files, directories or glob matches (text, Markdown, HTML, PDF, JSON, JSONL) as
+        documents cut into chunks, on ``workers`` processes, committing every ``commit_every``
+        documents. Files already in (same path, size and mtime) are skipped, so an interrupted
+        run resumes. Further options: ``include``, ``tags``, ``json_mapping``, ``stdin``,
+        ``stdin_format``. See ``docs/how-to/ingest.md``."""
+        self._writer_or_raise()
+        from memvid.ingest.pipeline import run_ingest
+
+        return run_ingest(
+            self,
+            paths,
+            workers=workers,
+            chunk_chars=chunk_chars,
+            overlap=overlap,
+            clean=clean,
+            dedup=dedup,
+            commit_every=commit_every,
+            progress=progress,
+            **options,
+        )
 
     def reindex(self) -> CommitResult:
         """Rebuild every search index from the frames, in a new commit. Nothing else changes."""

@@ -772,3 +772,13 @@ def reindex(path: Path, as_json: bool) -> None:
         _echo_json({"commit_seq": result.seq, "commit_id": result.id, "commit_time": result.time.isoformat()})
     else:
         click.echo(f"reindexed in commit {result.seq} ({result.id[:12]})")
+
+
+# Commands defined in their own modules, which use the helpers above.
+from memvid.cli.io import export_command, import_command  # noqa: E402
+
+main.add_command(export_command)
+main.add_command(import_command)
+from memvid.cli.ingest import ingest_command  # noqa: E402
+
+main.add_command(ingest_command)

@@ -26,6 +26,7 @@ def test_all_is_sorted_and_complete() -> None:
         "filters",
         "io",
         "bulk",
+        "ingest",
     }
     assert public <= set(memvid.__all__) | {"annotations"}
     for name in memvid.__all__:

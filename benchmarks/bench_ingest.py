@@ -1,0 +1,316 @@
+#!/usr/bin/env python
+"""The ingestion benchmark: ``Memvid.ingest`` with 1 and 2 workers, and memvid-sdk, on one generated corpus.
+
+    MEMVID_TELEMETRY=0 .venv/bin/python benchmarks/bench_ingest.py               # ~1,000 files (600 .md, 400 .pdf)
+    MEMVID_TELEMETRY=0 .venv/bin/python benchmarks/bench_ingest.py --files 200   # a quick run
+
+The corpus is generated deterministically (``random.Random(0)``): Markdown notes of about 5 KB with headings,
+paragraphs, code blocks and tables, and two-page PDFs made with fpdf2, a quarter of them with broken word
+spacing for the cleanup to repair. Every run starts in a fresh child process (so peak memory is its own) on a
+fresh capsule, and ends when the capsule is closed (every commit fdatasynced). memvid runs with 1 and 2
+workers, alternating, ``--repeats`` times each; the table shows the fastest run of each and the speedup.
+
+memvid-sdk (the Rust memvid's Python SDK, in the ``bench`` extra) ingests the same files the way it can:
+``put_many`` of the Markdown texts (it does not read Markdown files itself) and ``put_files`` of the PDF
+folder, then ``commit``, in a child process killed after ``--sdk-timeout`` seconds; a failure is reported in
+the table, not raised. It sends telemetry unless ``MEMVID_TELEMETRY=0``, which this script sets.
+
+Results go to stdout as a markdown table, progress to stderr, and with ``--json PATH`` to a file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+os.environ["MEMVID_TELEMETRY"] = "0"  # before anything could import memvid_sdk
+
+TARGET_SPEEDUP = 1.7  # 2 workers vs 1, on 2 cores
+
+WORDS = (  # noqa: SIM905
+    "the of and to in a is that for it as was with be by on not he this are or his from at which but have an "
+    "they you were her she there been one all we their has would when if so no what up out who them some could "
+    "system report capsule memory search index commit frame segment vector query document chunk agent model "
+    "storage durable history timeline employee information manager quarterly process configuration database "
+    "performance customer contract invoice billing operator cluster service network release testing backup"
+).split()
+LONG = ["employee", "information", "configuration", "performance", "quarterly", "customer", "operators", "database"]
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+# -- the corpus -------------------------------------------------------------------------------------------
+
+
+def sentence(rng: random.Random) -> str:
+    words = [rng.choice(WORDS) for _ in range(rng.randint(6, 18))]
+    words[rng.randrange(len(words))] = rng.choice(LONG)
+    return " ".join(words).capitalize() + "."
+
+
+def paragraph(rng: random.Random) -> str:
+    return " ".join(sentence(rng) for _ in range(rng.randint(3, 7)))
+
+
+def markdown(rng: random.Random, n: int) -> str:
+    parts = [f"# Note {n}: {rng.choice(LONG)}"]
+    for s in range(rng.randint(3, 5)):
+        parts.append(f"## Section {s}")
+        parts += [paragraph(rng) for _ in range(rng.randint(1, 3))]
+        if rng.random() < 0.4:
+            parts.append("```python\n" + "\n".join(f"value_{i} = {rng.randint(0, 99)}" for i in range(5)) + "\n```")
+        if rng.random() < 0.3:
+            rows = [f"| {rng.choice(LONG)} | {rng.randint(1, 999)} |" for _ in range(4)]
+            parts.append("| name | count |\n|---|---|\n" + "\n".join(rows))
+    return "\n\n".join(parts) + "\n"
+
+
+def broken(text: str, rng: random.Random) -> str:
+    out = []
+    for word in text.split(" "):
+        if len(word) >= 8 and word.isalpha() and rng.random() < 0.3:
+            cut = rng.randint(2, len(word) - 2)
+            word = word[:cut] + " " + word[cut:]
+        out.append(word)
+    return " ".join(out)
+
+
+def pdf(rng: random.Random, n: int, path: Path) -> None:
+    import textwrap
+
+    from fpdf import FPDF
+
+    doc = FPDF(format="A4")
+    doc.set_auto_page_break(False)
+    doc.set_title(f"Report {n}")
+    damaged = n % 4 == 0
+    for _ in range(2):
+        doc.add_page()
+        doc.set_font("Helvetica", size=8)
+        text = " ".join(paragraph(rng) for _ in range(5))
+        if damaged:
+            text = broken(text, rng)
+        y = 12.0
+        for line in textwrap.wrap(text, 100)[:60]:
+            doc.text(10, y, line)
+            y += 4.0
+    path.write_bytes(bytes(doc.output()))
+
+
+def make_corpus(root: Path, files: int) -> tuple[int, int]:
+    """``files`` files under root/md and root/pdf (60% Markdown); returns (files, bytes)."""
+    rng = random.Random(0)
+    (root / "md").mkdir(parents=True)
+    (root / "pdf").mkdir()
+    n_md = files * 3 // 5
+    for n in range(n_md):
+        (root / "md" / f"note{n:05d}.md").write_text(markdown(rng, n), encoding="utf-8")
+    for n in range(files - n_md):
+        pdf(rng, n, root / "pdf" / f"report{n:05d}.pdf")
+    total = sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
+    return files, total
+
+
+# -- the children -----------------------------------------------------------------------------------------
+
+
+def child_memvid(corpus: Path, capsule: Path, workers: int) -> dict[str, Any]:
+    from memvid import Memvid
+
+    t0 = time.perf_counter()
+    with Memvid.create(capsule, overwrite=True) as mem:
+        report = mem.ingest(corpus, workers=workers)
+    seconds = time.perf_counter() - t0
+    return {
+        "seconds": seconds,
+        "documents": report.documents,
+        "frames": report.frames,
+        "failed": len(report.failed),
+        "commits": report.commits,
+        "cleanup": dict(report.cleanup),
+        "capsule_bytes": capsule.stat().st_size,
+        **_rss(),
+    }
+
+
+def sdk_subset(corpus: Path, files: int, dest: Path) -> tuple[int, int]:
+    """The first ``files`` files of the corpus (60% Markdown), hard-linked under ``dest``; (files, bytes)."""
+    n_md = files * 3 // 5
+    count = size = 0
+    for sub, n in (("md", n_md), ("pdf", files - n_md)):
+        (dest / sub).mkdir(parents=True)
+        for path in sorted((corpus / sub).iterdir())[:n]:
+            os.link(path, dest / sub / path.name)
+            count += 1
+            size += path.stat().st_size
+    return count, size
+
+
+def child_sdk(corpus: Path, capsule: Path) -> dict[str, Any]:
+    import memvid_sdk
+
+    t0 = time.perf_counter()
+    mem = memvid_sdk.create(str(capsule), enable_vec=False, enable_lex=True)
+    try:
+        notes = sorted((corpus / "md").glob("*.md"))
+        requests = [
+            {"title": p.stem, "label": "note", "text": p.read_text(encoding="utf-8"), "uri": f"file://{p}"}
+            for p in notes
+        ]
+        ids = mem.put_many(requests)
+        pdfs = mem.put_files(str(corpus / "pdf"), extensions=[".pdf"])
+        mem.commit()
+        frames = mem.stats().get("frame_count")
+    finally:
+        mem.close()
+    seconds = time.perf_counter() - t0
+    return {
+        "seconds": seconds,
+        "documents": len(ids) + int(pdfs["files_processed"]),
+        "frames": frames,
+        "failed": 0,
+        "capsule_bytes": capsule.stat().st_size,
+        **_rss(),
+    }
+
+
+def _rss() -> dict[str, float]:
+    """Peak memory and CPU seconds of this process (the writer) and of its worker processes."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {
+        "peak_rss_mb": round(own.ru_maxrss / 1024, 1),
+        "peak_worker_rss_mb": round(children.ru_maxrss / 1024, 1),
+        "cpu_s": round(own.ru_utime + own.ru_stime, 2),
+        "worker_cpu_s": round(children.ru_utime + children.ru_stime, 2),
+    }
+
+
+def run_child(args: list[str], timeout: float) -> dict[str, Any]:
+    command = [sys.executable, __file__, "--child", *args]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        return {"error": f"no result after {timeout:.0f} s: killed (hung?)"}
+    if done.returncode != 0:
+        tail = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
+        return {"error": f"exit {done.returncode}: {tail[:200]}"}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+# -- the table --------------------------------------------------------------------------------------------
+
+
+def row(name: str, workers: str, result: dict[str, Any], files: int, size: int, base: float | None) -> str:
+    if "error" in result:
+        return f"| {name} | {workers} | FAILED: {result['error']} | | | | | | |"
+    s = result["seconds"]
+    ratio = "" if base is None else f"{base / s:.2f}x"
+    rss = f"{result['peak_rss_mb']:.0f} / {result['peak_worker_rss_mb']:.0f}"
+    return (
+        f"| {name} | {workers} | {s:.1f} | {files / s:.1f} | {size / s / 1e6:.2f} | {result['documents']} | "
+        f"{result['frames']} | {rss} | {ratio} |"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--files", type=int, default=1000, help="corpus size (60%% Markdown, 40%% PDF)")
+    parser.add_argument("--repeats", type=int, default=2, help="runs of each memvid configuration")
+    parser.add_argument("--sdk-timeout", type=float, default=600.0, help="seconds before memvid-sdk is killed")
+    parser.add_argument("--skip-sdk", action="store_true", help="memvid only")
+    parser.add_argument(
+        "--sdk-files", type=int, help="give memvid-sdk only the first N files (default: all; it is slow and has hung)"
+    )
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        kind, corpus, capsule, *rest = args.child
+        if kind == "memvid":
+            out = child_memvid(Path(corpus), Path(capsule), int(rest[0]))
+        else:
+            out = child_sdk(Path(corpus), Path(capsule))
+        print(json.dumps(out))
+        return
+
+    work = Path(tempfile.mkdtemp(prefix="memvid-bench-ingest-"))
+    try:
+        log(f"generating {args.files} files in {work}")
+        files, size = make_corpus(work / "corpus", args.files)
+        log(f"corpus: {files} files, {size / 1e6:.1f} MB")
+        runs: dict[int, list[dict[str, Any]]] = {1: [], 2: []}
+        for r in range(args.repeats):
+            for workers in (1, 2):
+                log(f"memvid ingest, {workers} worker(s), run {r + 1}")
+                result = run_child(["memvid", str(work / "corpus"), str(work / f"m{workers}.mv2"), str(workers)], 900)
+                log(f"  {result}")
+                runs[workers].append(result)
+        best = {
+            w: min((x for x in rs if "error" not in x), key=lambda x: x["seconds"], default=rs[0])
+            for w, rs in runs.items()
+        }
+        sdk: dict[str, Any] = {"error": "skipped (--skip-sdk)"}
+        sdk_files, sdk_size, sdk_corpus = files, size, work / "corpus"
+        if not args.skip_sdk:
+            if args.sdk_files is not None and args.sdk_files < files:
+                sdk_corpus = work / "sdk-corpus"
+                sdk_files, sdk_size = sdk_subset(work / "corpus", args.sdk_files, sdk_corpus)
+            log(f"memvid-sdk put_many (Markdown) + put_files (PDF), {sdk_files} files")
+            sdk = run_child(["sdk", str(sdk_corpus), str(work / "sdk.mv2")], args.sdk_timeout)
+            log(f"  {sdk}")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    base1 = best[1].get("seconds")
+    print(
+        f"Ingest of {files} generated files ({files * 3 // 5} Markdown, {files - files * 3 // 5} PDF), "
+        f"{size / 1e6:.1f} MB; {os.cpu_count()} CPUs; Python {platform.python_version()}\n"
+    )
+    print(
+        "| system | workers | seconds | docs/s | MB/s | documents | frames | peak RSS MB (writer / workers) "
+        "| vs memvid 1 worker |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
+    print(row("memvid ingest", "1", best[1], files, size, None))
+    print(row("memvid ingest", "2", best[2], files, size, base1))
+    sdk_name = "memvid-sdk put_many + put_files" + ("" if sdk_files == files else f" (first {sdk_files} files)")
+    print(row(sdk_name, "-", sdk, sdk_files, sdk_size, None))
+    speedup = base1 / best[2]["seconds"] if "error" not in best[1] and "error" not in best[2] else None
+    print()
+    if speedup is not None:
+        verdict = "PASS" if speedup >= TARGET_SPEEDUP else "FAIL"
+        print(f"speedup 1 -> 2 workers, wall clock: {speedup:.2f}x (target >= {TARGET_SPEEDUP}x): {verdict}")
+        # On a shared machine the wall clock depends on what else runs; CPU seconds do not. With two free
+        # cores, 2 workers take at least the longer of the writer's CPU time and half the total.
+        one, two = best[1], best[2]
+        bound = (one["cpu_s"] + one["worker_cpu_s"]) / max(two["cpu_s"], (two["cpu_s"] + two["worker_cpu_s"]) / 2)
+        print(
+            f"CPU seconds, writer + workers: 1 worker {one['cpu_s']:.1f} + {one['worker_cpu_s']:.1f}, "
+            f"2 workers {two['cpu_s']:.1f} + {two['worker_cpu_s']:.1f}; speedup on 2 free cores: {bound:.2f}x"
+        )
+        print(f"load average during the run: {os.getloadavg()}")
+    if "error" not in sdk and "error" not in best[2]:
+        ours = files / best[2]["seconds"]
+        theirs = sdk_files / sdk["seconds"]
+        print(f"memvid ingest (2 workers) vs memvid-sdk, files/s: {ours / theirs:.1f}x")
+    print(f"cleanup in PDFs (2 workers): {best[2].get('cleanup')}")
+    if args.json:
+        args.json.write_text(json.dumps({"files": files, "bytes": size, "memvid": runs, "sdk": sdk}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

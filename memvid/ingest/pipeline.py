@@ -1,0 +1,612 @@
+"""The ingestion pipeline: sources in, documents and chunks out, committed in batches.
+
+::
+
+    discover (parent) --> worker pool: read, extract, clean, chunk, hash --> writer (parent)
+                          at most 4 x workers sources in flight             put_many per document,
+                                                                            commit every batch
+
+Workers are processes (extraction, cleanup and chunking are CPU-bound Python),
+started with ``spawn`` so they inherit no locks or threads from the writer. The
+writer takes results in the order the sources were found, so frame ids do not
+depend on timing, and it waits for a result before sending another source:
+memory holds at most the sources in flight plus one uncommitted batch, however
+large the corpus. ``workers=1`` runs everything in the calling process.
+
+What a capsule holds per document, and how a re-run knows what is in, is
+described in ``docs/how-to/ingest.md``.
+"""
+
+from __future__ import annotations
+
+import collections
+import concurrent.futures as cf
+import datetime as dt
+import hashlib
+import multiprocessing
+import os
+import signal
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final, Literal
+
+from memvid.errors import InvalidInputError, LimitExceededError, MemvidError
+from memvid.ingest.chunk import chunk_text
+from memvid.ingest.sources import STDIN, Extracted, JsonMapping, Source, SourceError, discover, extract
+
+if TYPE_CHECKING:
+    from memvid.api import Memvid
+
+__all__ = ["DedupMode", "IngestFailure", "IngestReport", "run_ingest"]
+
+DedupMode = Literal["skip", "link", "off"]
+DOCUMENT: Final = "document"
+CHUNK: Final = "chunk"
+_COMMIT_BYTES: Final = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class IngestFailure:
+    """A source (or one record of a JSON file) that was not ingested, and why."""
+
+    source: str
+    reason: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"source": self.source, "reason": self.reason}
+
+
+@dataclass(frozen=True, slots=True)
+class IngestReport:
+    """What :meth:`Memvid.ingest` did.
+
+    ``files`` counts the sources found; each ended up ingested, ``skipped``
+    (already in the capsule, unchanged), or ``failed``. ``documents`` and
+    ``frames`` count what was added (a JSON file gives a document per record);
+    ``duplicates`` counts documents whose text was already in the capsule under
+    another source, and ``replaced`` documents re-ingested because their file
+    changed. ``bytes`` is the size of the sources read.
+    """
+
+    files: int
+    documents: int
+    frames: int
+    skipped: int
+    duplicates: int
+    replaced: int
+    failed: tuple[IngestFailure, ...]
+    commits: int
+    bytes: int
+    seconds: float
+    cleanup: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "files": self.files,
+            "documents": self.documents,
+            "frames": self.frames,
+            "skipped": self.skipped,
+            "duplicates": self.duplicates,
+            "replaced": self.replaced,
+            "failed": [f.to_dict() for f in self.failed],
+            "commits": self.commits,
+            "bytes": self.bytes,
+            "seconds": round(self.seconds, 3),
+            "cleanup": dict(self.cleanup),
+        }
+
+
+# -- the worker's side ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Options:
+    chunk_chars: int
+    overlap: int
+    clean: bool | None
+    mapping: JsonMapping
+
+
+@dataclass(slots=True)
+class _Piece:
+    start: int
+    end: int
+    byte_start: int
+    byte_end: int
+    section: tuple[str, ...]
+    pages: tuple[int, ...]
+
+
+@dataclass(slots=True)
+class _Document:
+    extracted: Extracted
+    content_hash: str
+    pieces: list[_Piece]
+
+
+@dataclass(slots=True)
+class _Prepared:
+    sha256: str = ""
+    documents: list[_Document] = field(default_factory=list)
+    failures: list[tuple[str, str]] = field(default_factory=list)
+    error: str | None = None
+
+
+def _prepare(source: Source, options: _Options) -> _Prepared:
+    """Read, extract, clean and chunk one source. Never raises: a failure is reported in the result."""
+    try:
+        data = source.read()
+        docs, failures = extract(source, data, options.mapping, clean=options.clean)
+        prepared = _Prepared(sha256=hashlib.sha256(data).hexdigest(), failures=failures)
+        for doc in docs:
+            prepared.documents.append(_document(doc, options))
+        return prepared
+    except SourceError as exc:
+        return _Prepared(error=str(exc))
+    except OSError as exc:
+        return _Prepared(error=exc.strerror or str(exc))
+    except MemoryError:
+        return _Prepared(error="out of memory")
+    except Exception as exc:  # a parser's own bug must not stop the run
+        return _Prepared(error=f"{type(exc).__name__}: {exc}")
+
+
+def _document(doc: Extracted, options: _Options) -> _Document:
+    chunks = chunk_text(doc.text, chunk_chars=options.chunk_chars, overlap=options.overlap, structured=doc.structured)
+    # Byte offsets in the UTF-8 text, counted once over the sorted boundaries.
+    bounds = sorted({c.start for c in chunks} | {c.end for c in chunks})
+    to_bytes: dict[int, int] = {}
+    at_char = at_byte = 0
+    for b in bounds:
+        at_byte += len(doc.text[at_char:b].encode("utf-8"))
+        at_char = b
+        to_bytes[b] = at_byte
+    pieces = [
+        _Piece(
+            c.start,
+            c.end,
+            to_bytes[c.start],
+            to_bytes[c.end],
+            c.section,
+            tuple(n + 1 for n, (s, e) in enumerate(doc.pages) if s < c.end and e > c.start and e > s),
+        )
+        for c in chunks
+    ]
+    digest = hashlib.blake2b(doc.text.encode("utf-8"), digest_size=16).hexdigest()
+    return _Document(doc, digest, pieces)
+
+
+def _ignore_sigint() -> None:
+    # Ctrl-C is the writer's to handle: it stops the pool and leaves the last commit in place.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+# -- what is in the capsule already -------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Ledger:
+    """Sources and contents the capsule holds: read from its document frames, kept current as we add."""
+
+    by_path: dict[str, tuple[int, int | None, str, list[str]]] = field(default_factory=dict)
+    by_content: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, mem: Memvid) -> _Ledger:
+        ledger = cls()
+        for frame in mem.frames(kind=DOCUMENT):
+            meta = frame.metadata
+            source = meta.get("source")
+            if frame.uri is None or not isinstance(source, dict):
+                continue
+            ledger.note(source, frame.uri)
+            for also in meta.get("also") or ():
+                if isinstance(also, dict):
+                    ledger.note(also, None)
+            if isinstance(meta.get("content_hash"), str):
+                ledger.by_content.setdefault(meta["content_hash"], frame.uri)
+        return ledger
+
+    def note(self, source: Mapping[str, Any], uri: str | None) -> None:
+        path = source.get("path")
+        if not isinstance(path, str) or path == STDIN:
+            return
+        entry = self.by_path.setdefault(
+            path, (source.get("size", -1), source.get("mtime_ns"), source.get("sha256", ""), [])
+        )
+        if uri is not None:
+            entry[3].append(uri)
+
+
+# -- the writer ---------------------------------------------------------------------------------
+
+
+def _source_path(source: Source) -> str:
+    return STDIN if source.path is None else source.real
+
+
+def _doc_uri(source: Source, doc: _Document) -> str:
+    base = f"stdin:{doc.content_hash}" if source.path is None else Path(source.real).as_uri()
+    record = doc.extracted.record
+    return base if record is None else f"{base}#record={record}"
+
+
+def _chunk_prefix(doc_uri: str) -> str:
+    return doc_uri + ("&" if "#" in doc_uri else "#")
+
+
+def _chunk_uri(doc_uri: str, n: int) -> str:
+    return f"{_chunk_prefix(doc_uri)}chunk={n}"
+
+
+def _timestamp(source: Source, doc: Extracted) -> Any:
+    if doc.timestamp is not None:
+        return doc.timestamp
+    if source.mtime_ns is None:
+        return None
+    return dt.datetime.fromtimestamp(source.mtime_ns / 1e9, tz=dt.UTC)
+
+
+class _Writer:
+    def __init__(
+        self,
+        mem: Memvid,
+        *,
+        dedup: DedupMode,
+        commit_every: int,
+        tags: Mapping[str, str] | None,
+    ) -> None:
+        self.mem = mem
+        self.dedup = dedup
+        self.commit_every = commit_every
+        self.tags = dict(tags or {})
+        self.ledger = _Ledger.load(mem)
+        self.files = self.documents = self.frames = self.skipped = 0
+        self.duplicates = self.replaced = self.commits = self.bytes = 0
+        self.failed: list[IngestFailure] = []
+        self.cleanup: collections.Counter[str] = collections.Counter()
+        self.batch_docs = self.batch_bytes = 0
+        self.batch_uris: set[str] = set()  # documents written or linked since the last commit
+
+    def already_in(self, source: Source) -> bool:
+        """True for a file the capsule holds at this size and mtime (it is not read again)."""
+        if source.path is None:
+            return False
+        entry = self.ledger.by_path.get(_source_path(source))
+        return entry is not None and entry[0] == source.size and entry[1] == source.mtime_ns
+
+    def fail(self, name: str, reason: str) -> None:
+        self.failed.append(IngestFailure(name, reason))
+
+    def write(self, source: Source, prepared: _Prepared) -> None:
+        if prepared.error is not None:
+            self.fail(source.name, prepared.error)
+            return
+        for name, reason in prepared.failures:
+            self.fail(name, reason)
+        path = _source_path(source)
+        old = self.ledger.by_path.get(path) if source.path is not None else None
+        if old is not None:
+            if old[2] == prepared.sha256:
+                self.skipped += 1  # touched, not changed
+                return
+            self._remove(old[3])
+            self.replaced += len(old[3])
+            del self.ledger.by_path[path]
+        self.bytes += source.size
+        for doc in prepared.documents:
+            self._write_document(source, prepared, doc)
+        if self.batch_docs >= self.commit_every or self.batch_bytes >= _COMMIT_BYTES:
+            self.commit()
+
+    def _remove(self, uris: Iterable[str]) -> None:
+        gone = dict.fromkeys(uris)
+        self.ledger.by_content = {h: u for h, u in self.ledger.by_content.items() if u not in gone}
+        for uri in gone:
+            ids = [f.id for f in self.mem.frames(uri_prefix=_chunk_prefix(uri) + "chunk=")]
+            for fid in ids:
+                self.mem.delete(fid)
+            self.mem.delete(uri)
+
+    def _write_document(self, source: Source, prepared: _Prepared, doc: _Document) -> None:
+        ex = doc.extracted
+        existing = self.ledger.by_content.get(doc.content_hash) if self.dedup != "off" else None
+        record: dict[str, Any] = {
+            "path": _source_path(source),
+            "format": source.format,
+            "size": source.size,
+            "mtime_ns": source.mtime_ns,
+            "sha256": prepared.sha256,
+        }
+        if ex.record is not None:
+            record["record"] = ex.record
+        if ex.record_id is not None:
+            record["record_id"] = ex.record_id
+        if existing is not None:
+            self.duplicates += 1
+            if self.dedup == "link":
+                if existing in self.batch_uris:
+                    self.commit()  # the frame to link to is in this batch: its metadata is read back below
+                frame = self.mem.get_by_uri(existing)
+                also = list(frame.metadata.get("also") or ())
+                if record not in also:
+                    self.mem.update(existing, metadata={**frame.metadata, "also": [*also, record]})
+                    self.ledger.note(record, None)
+                    self.batch_uris.add(existing)
+            return
+        uri = _doc_uri(source, doc)
+        timestamp = _timestamp(source, ex)
+        parent_meta: dict[str, Any] = {
+            "source": {**record, **({"pages": len(ex.pages)} if ex.pages else {})},
+            "content_hash": doc.content_hash,
+            "chunks": len(doc.pieces),
+        }
+        if ex.cleanup is not None:
+            parent_meta["cleanup"] = ex.cleanup
+            self.cleanup.update(ex.cleanup)
+        if ex.fields:
+            parent_meta["fields"] = ex.fields
+        items: list[Mapping[str, Any]] = [
+            {
+                "data": ex.text.encode("utf-8"),
+                "text": "",
+                "title": ex.title,
+                "uri": uri,
+                "kind": DOCUMENT,
+                "tags": self.tags,
+                "timestamp": timestamp,
+                "metadata": parent_meta,
+            }
+        ]
+        for n, piece in enumerate(doc.pieces):
+            where: dict[str, Any] = {
+                "path": record["path"],
+                "char_start": piece.start,
+                "char_end": piece.end,
+                "byte_start": piece.byte_start,
+                "byte_end": piece.byte_end,
+            }
+            if piece.pages:
+                where["pages"] = list(piece.pages)
+            if ex.record is not None:
+                where["record"] = ex.record
+            meta: dict[str, Any] = {"parent": uri, "chunk": n, "source": where}
+            if piece.section:
+                meta["section"] = list(piece.section)
+            if ex.fields:
+                meta["fields"] = ex.fields
+            items.append(
+                {
+                    "text": ex.text[piece.start : piece.end],
+                    "title": ex.title,
+                    "uri": _chunk_uri(uri, n),
+                    "kind": CHUNK,
+                    "tags": self.tags,
+                    "timestamp": timestamp,
+                    "metadata": meta,
+                }
+            )
+        try:
+            self.mem.put_many(items)
+        except (InvalidInputError, LimitExceededError) as exc:
+            name = source.name if ex.record is None else f"{source.name}[{ex.record}]"
+            self.fail(name, str(exc))
+            return
+        self.ledger.note(record, uri)
+        self.ledger.by_content[doc.content_hash] = uri
+        self.batch_uris.add(uri)
+        self.documents += 1
+        self.frames += len(items)
+        self.batch_docs += 1
+        self.batch_bytes += 2 * len(ex.text)
+
+    def commit(self) -> None:
+        if self.mem.pending:
+            self.mem.commit(f"ingest {self.batch_docs} documents")
+            self.commits += 1
+        self.batch_docs = self.batch_bytes = 0
+        self.batch_uris.clear()
+
+    def report(self, seconds: float) -> IngestReport:
+        return IngestReport(
+            files=self.files,
+            documents=self.documents,
+            frames=self.frames,
+            skipped=self.skipped,
+            duplicates=self.duplicates,
+            replaced=self.replaced,
+            failed=tuple(self.failed),
+            commits=self.commits,
+            bytes=self.bytes,
+            seconds=seconds,
+            cleanup=dict(self.cleanup),
+        )
+
+
+# -- running it ---------------------------------------------------------------------------------
+
+
+def run_ingest(
+    mem: Memvid,
+    paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
+    *,
+    workers: int | None = None,
+    chunk_chars: int = 1200,
+    overlap: int = 150,
+    clean: bool | None = None,
+    dedup: DedupMode = "skip",
+    commit_every: int = 256,
+    progress: bool = False,
+    include: Iterable[str] = (),
+    tags: Mapping[str, str] | None = None,
+    json_mapping: JsonMapping | None = None,
+    stdin: bytes | None = None,
+    stdin_format: str = "text",
+    on_progress: Callable[[int, int], None] | None = None,
+) -> IngestReport:
+    """See :meth:`memvid.Memvid.ingest`."""
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    paths = [os.fspath(p) for p in paths]
+    if dedup not in ("skip", "link", "off"):
+        raise InvalidInputError(f"dedup must be 'skip', 'link' or 'off', not {dedup!r}")
+    if workers is None:
+        workers = max(1, os.cpu_count() or 1)
+    if workers < 1:
+        raise InvalidInputError(f"workers must be at least 1, not {workers}")
+    if commit_every < 1:
+        raise InvalidInputError(f"commit_every must be at least 1, not {commit_every}")
+    if chunk_chars < 1 or not 0 <= overlap < chunk_chars:
+        raise InvalidInputError(
+            f"chunk_chars must be at least 1 and overlap in [0, chunk_chars); got {chunk_chars} and {overlap}"
+        )
+    if mem.pending:
+        raise InvalidInputError("commit or roll back pending changes before ingest()")
+    options = _Options(chunk_chars, overlap, clean, json_mapping or JsonMapping())
+    include = tuple(include)
+    started = time.perf_counter()
+    writer = _Writer(mem, dedup=dedup, commit_every=commit_every, tags=tags)
+
+    def found() -> Iterator[Source | tuple[str, str]]:
+        return discover(paths, include=include, stdin=stdin, stdin_format=stdin_format)
+
+    total = sum(1 for _ in found()) if progress or on_progress is not None else 0
+    bar = _Bar(total) if progress else None
+    done = 0
+
+    def advance(source_bytes: int) -> None:
+        nonlocal done
+        done += 1
+        if bar is not None:
+            bar.advance(source_bytes, writer)
+        if on_progress is not None:
+            on_progress(done, total)
+
+    try:
+        for item, prepared in _prepared(found(), writer, options, workers):
+            writer.files += 1
+            if isinstance(item, tuple):
+                writer.fail(*item)
+                advance(0)
+                continue
+            if prepared is None:
+                writer.skipped += 1
+            else:
+                writer.write(item, prepared)
+            advance(item.size if prepared is not None else 0)
+        writer.commit()
+    except BaseException:
+        mem.rollback()  # the uncommitted batch: complete documents only ever land together
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+    return writer.report(time.perf_counter() - started)
+
+
+def _prepared(
+    items: Iterator[Source | tuple[str, str]], writer: _Writer, options: _Options, workers: int
+) -> Iterator[tuple[Source | tuple[str, str], _Prepared | None]]:
+    """Each item with its prepared result (None when it is already in), in discovery order."""
+    if workers == 1:
+        for item in items:
+            if isinstance(item, tuple) or writer.already_in(item):
+                yield item, None
+            else:
+                yield item, _prepare(item, options)
+        return
+    pool = _Pool(workers, options)
+    window: collections.deque[tuple[Source | tuple[str, str], cf.Future[_Prepared] | None]] = collections.deque()
+    limit = 4 * workers
+    try:
+        for item in items:
+            if isinstance(item, tuple) or writer.already_in(item):
+                window.append((item, None))
+            else:
+                window.append((item, pool.submit(item)))
+            while len(window) > limit or (window and (window[0][1] is None or window[0][1].done())):
+                yield pool.take(window)
+        while window:
+            yield pool.take(window)
+    finally:
+        pool.close()
+
+
+class _Pool:
+    """A process pool that survives a worker's death: the source it was reading is reported as
+    failed, the pool is started afresh and the sources in flight are sent again."""
+
+    def __init__(self, workers: int, options: _Options) -> None:
+        self.workers = workers
+        self.options = options
+        self.executor = self._start()
+        self.broken_in_a_row = 0
+
+    def _start(self) -> cf.ProcessPoolExecutor:
+        # spawn, not fork: the writer has threads (tantivy, arrow), which fork would copy mid-flight.
+        context = multiprocessing.get_context("spawn")
+        return cf.ProcessPoolExecutor(self.workers, mp_context=context, initializer=_ignore_sigint)
+
+    def submit(self, source: Source) -> cf.Future[_Prepared]:
+        return self.executor.submit(_prepare, source, self.options)
+
+    def take(
+        self, window: collections.deque[tuple[Source | tuple[str, str], cf.Future[_Prepared] | None]]
+    ) -> tuple[Source | tuple[str, str], _Prepared | None]:
+        head, future = window.popleft()
+        if future is None:
+            return head, None
+        try:
+            result = future.result()
+        except cf.process.BrokenProcessPool:
+            self.broken_in_a_row += 1
+            if self.broken_in_a_row >= 3:
+                raise MemvidError(
+                    "ingest worker processes keep dying at start; a script that calls ingest() with "
+                    "workers > 1 must do so under `if __name__ == '__main__':` (or pass workers=1)"
+                ) from None
+            self.executor.shutdown(wait=True, cancel_futures=True)
+            self.executor = self._start()
+            for i, (item, pending) in enumerate(window):
+                if pending is not None and isinstance(item, Source):
+                    window[i] = (item, self.submit(item))
+            return head, _Prepared(error="the worker process died (out of memory, or a crash in a parser)")
+        self.broken_in_a_row = 0
+        return head, result
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=True, cancel_futures=True)
+
+
+class _Bar:
+    """A rich progress bar on stderr: files done of found, MB read, documents and frames added."""
+
+    def __init__(self, total: int) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.progress = Progress(
+            TextColumn("ingesting"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[mb]:.1f} MB  {task.fields[docs]} docs  {task.fields[frames]} frames"),
+            TimeElapsedColumn(),
+            console=Console(stderr=True),
+            transient=False,
+        )
+        self.task = self.progress.add_task("ingest", total=total, mb=0.0, docs=0, frames=0)
+        self.bytes = 0
+        self.progress.start()
+
+    def advance(self, size: int, writer: _Writer) -> None:
+        self.bytes += size
+        self.progress.update(self.task, advance=1, mb=self.bytes / 1e6, docs=writer.documents, frames=writer.frames)
+
+    def close(self) -> None:
+        self.progress.stop()

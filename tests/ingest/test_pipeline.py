@@ -1,0 +1,206 @@
+"""The pipeline: dedup, failures, changed files, resume, workers, and the CLI around it."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import select
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from memvid import Memvid
+from memvid.cli import main
+from memvid.ingest import JsonMapping
+
+from .conftest import make_pdf
+
+MEMVID = [str(Path(sys.executable).with_name("memvid"))]
+
+
+def _uris(path: Path) -> Counter[str]:
+    with Memvid.open(path, read_only=True) as mem:
+        return Counter(f.uri or "" for f in mem.frames())
+
+
+def _complete(path: Path) -> int:
+    """The number of documents, after checking each has exactly the chunks it says."""
+    with Memvid.open(path, read_only=True) as mem:
+        chunks = Counter(f.metadata["parent"] for f in mem.frames(kind="chunk"))
+        docs = list(mem.frames(kind="document"))
+        for doc in docs:
+            assert chunks.pop(doc.uri, 0) == doc.metadata["chunks"], doc.uri
+        assert not chunks, f"chunks without a document: {chunks}"
+        return len(docs)
+
+
+def _many(root: Path, n: int) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        body = "\n\n".join(f"Paragraph {p} of note {i}. " + "Words to fill the chunk. " * 12 for p in range(4))
+        (root / f"note{i:04d}.md").write_text(f"# Note {i}\n\n{body}\n", encoding="utf-8")
+    return root
+
+
+def test_dedup_skip_link_and_off(tmp_path: Path) -> None:
+    (tmp_path / "a.txt").write_text("same words", encoding="utf-8")
+    (tmp_path / "b.txt").write_text("same words", encoding="utf-8")
+    (tmp_path / "c.md").write_text("same words", encoding="utf-8")
+    files = [tmp_path / "a.txt", tmp_path / "b.txt", tmp_path / "c.md"]
+    with Memvid.create(tmp_path / "skip.mv2") as mem:
+        report = mem.ingest(files, workers=1)
+        assert (report.documents, report.duplicates, report.frames) == (1, 2, 2)
+    with Memvid.create(tmp_path / "link.mv2") as mem:
+        report = mem.ingest(files, workers=1, dedup="link")
+        assert (report.documents, report.duplicates) == (1, 2)
+        doc = next(mem.frames(kind="document"))
+        assert [Path(a["path"]).name for a in doc.metadata["also"]] == ["b.txt", "c.md"]
+        assert Path(doc.metadata["source"]["path"]).name == "a.txt"
+        again = mem.ingest(files, workers=1, dedup="link")  # linked sources count as in
+        assert (again.skipped, again.documents, again.duplicates) == (3, 0, 0)
+        assert len(list(mem.frames(kind="document"))) == 1
+    with Memvid.create(tmp_path / "off.mv2") as mem:
+        report = mem.ingest(files, workers=1, dedup="off")
+        assert (report.documents, report.duplicates) == (3, 0)
+
+
+def test_a_bad_file_is_reported_and_skipped(tmp_path: Path) -> None:
+    (tmp_path / "good.txt").write_text("fine", encoding="utf-8")
+    (tmp_path / "broken.pdf").write_bytes(b"%PDF-1.7\n" + os.urandom(300))
+    (tmp_path / "latin1.txt").write_bytes("caf\xe9".encode("latin-1"))
+    (tmp_path / "bad.json").write_text("{not json", encoding="utf-8")
+    make_pdf(tmp_path / "ok.pdf", ["a fine page"])
+    with Memvid.create(tmp_path / "c.mv2") as mem:
+        report = mem.ingest(tmp_path, workers=1)
+        reasons = {Path(f.source).name: f.reason for f in report.failed}
+        assert reasons.keys() == {"broken.pdf", "latin1.txt", "bad.json"}
+        assert reasons["latin1.txt"].startswith("not UTF-8 text")
+        assert reasons["bad.json"].startswith("invalid JSON")
+        assert "PDF" in reasons["broken.pdf"]
+        assert report.documents == 2 and not report.ok
+    assert mem.closed
+    with Memvid.open(tmp_path / "c.mv2", read_only=True) as mem:
+        assert mem.verify().ok
+    assert _complete(tmp_path / "c.mv2") == 2
+
+
+def test_a_changed_file_replaces_its_frames(tmp_path: Path) -> None:
+    src = tmp_path / "doc.txt"
+    src.write_text("first version", encoding="utf-8")
+    with Memvid.create(tmp_path / "c.mv2") as mem:
+        assert mem.ingest(src, workers=1).documents == 1
+        os.utime(src, ns=(src.stat().st_atime_ns, src.stat().st_mtime_ns + 10**9))
+        touched = mem.ingest(src, workers=1)  # a new mtime, the same bytes
+        assert (touched.skipped, touched.documents) == (1, 0)
+        src.write_text("second version, longer", encoding="utf-8")
+        report = mem.ingest(src, workers=1)
+        assert (report.replaced, report.documents) == (1, 1)
+        assert [f.text for f in mem.frames(kind="chunk")] == ["second version, longer"]
+        assert mem.at(commit=1).get_by_uri(src.resolve().as_uri() + "#chunk=0").text == "first version"
+        # The replaced text is gone, so a copy of it elsewhere is no duplicate.
+        (tmp_path / "copy.txt").write_text("first version", encoding="utf-8")
+        assert mem.ingest(tmp_path / "copy.txt", workers=1).documents == 1
+
+
+def test_two_workers_write_what_one_writes(tmp_path: Path, corpus: Path) -> None:
+    _many(corpus / "many", 30)
+    frames, reports = [], []
+    for workers in (1, 2):
+        with Memvid.create(tmp_path / f"w{workers}.mv2") as mem:
+            reports.append(mem.ingest(corpus, workers=workers, commit_every=7, json_mapping=JsonMapping(text="body")))
+            frames.append([(f.id, f.uri, f.kind, f.text, f.payload, dict(f.metadata)) for f in mem.frames()])
+    assert frames[0] == frames[1]  # the same frames, with the same ids, in the same order
+    assert reports[0].documents == reports[1].documents == 36
+    assert reports[0].commits == reports[1].commits == 6  # a commit once 7 documents are pending, and the rest
+
+
+def test_stdin_and_cli_summary(tmp_path: Path) -> None:
+    runner = CliRunner()
+    capsule = tmp_path / "c.mv2"
+    result = runner.invoke(main, ["ingest", str(capsule), "-", "--stdin-format", "markdown"], input="# Hi\n\ntext\n")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == f"created {capsule}: 1 file read, 1 document added as 2 frames in 1 commit\n"
+    result = runner.invoke(main, ["ingest", str(capsule), "-", "--json"], input="# Hi\n\ntext\n")
+    out = json.loads(result.stdout)
+    assert (out["created"], out["documents"], out["duplicates"], out["failed"]) == (False, 0, 1, [])
+    (tmp_path / "bad.pdf").write_bytes(b"nope")
+    result = runner.invoke(main, ["ingest", str(capsule), str(tmp_path / "bad.pdf"), str(tmp_path / "missing")])
+    assert result.exit_code == 1
+    assert f"failed: {tmp_path / 'missing'}: no such file or directory\n" in result.stderr
+    assert result.stdout.endswith("0 documents added as 0 frames in 0 commits; 2 failed\n")
+    result = runner.invoke(main, ["ingest", str(capsule), "-", "--chunk-chars", "10"], input="x")
+    assert result.exit_code == 2 and "--overlap" in result.stderr
+
+
+def _run_in_pty(args: list[str], cwd: Path) -> tuple[int, str, bytes]:
+    """Run the CLI with stderr on a terminal; returns the status, what the terminal showed, and stdout."""
+    leader, follower = pty.openpty()
+    shown = b""
+    with subprocess.Popen(args, stdout=subprocess.PIPE, stderr=follower, cwd=cwd) as proc:
+        os.close(follower)
+        while True:
+            ready, _, _ = select.select([leader], [], [], 0.1)
+            if ready:
+                try:
+                    data = os.read(leader, 65536)
+                except OSError:  # the terminal closed: the process is gone
+                    break
+                if not data:
+                    break
+                shown += data
+            elif proc.poll() is not None:
+                break
+        assert proc.stdout is not None
+        out = proc.stdout.read()
+        status = proc.wait(timeout=60)
+    os.close(leader)
+    return status, shown.decode(errors="replace"), out
+
+
+def test_progress_shows_on_a_terminal_unless_json_or_quiet(tmp_path: Path) -> None:
+    src = _many(tmp_path / "src", 5)
+    status, shown, out = _run_in_pty([*MEMVID, "ingest", "a.mv2", str(src), "--workers", "1"], tmp_path)
+    assert status == 0 and "ingesting" in shown and "5/5" in shown
+    assert out.decode().startswith("created a.mv2: 5 files read")
+    for flag in ("--quiet", "--json"):
+        status, shown, out = _run_in_pty(
+            [*MEMVID, "ingest", f"b{flag}.mv2", str(src), "--workers", "1", flag], tmp_path
+        )
+        assert status == 0 and shown == "", flag
+        assert (out == b"") if flag == "--quiet" else json.loads(out)["documents"] == 5
+
+
+def test_ctrl_c_keeps_the_last_commit_and_a_rerun_resumes(tmp_path: Path) -> None:
+    src = _many(tmp_path / "src", 400)
+    capsule = tmp_path / "c.mv2"
+    args = [*MEMVID, "ingest", str(capsule), str(src), "--workers", "1", "--commit-every", "10", "--quiet"]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # wait for the first batch to be committed
+        time.sleep(0.02)
+        if capsule.exists():
+            try:
+                with Memvid.open(capsule, read_only=True) as mem:
+                    if mem.head.seq >= 1:
+                        break
+            except Exception:
+                continue  # created but not yet complete
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, (out, err)
+    assert b"run the same command to resume" in err
+    with Memvid.open(capsule, read_only=True) as mem:
+        assert mem.verify().ok
+    partial = _complete(capsule)
+    assert 10 <= partial < 400 and partial % 10 == 0
+    with Memvid.open(capsule) as mem:
+        report = mem.ingest(src, workers=2, commit_every=100)
+    assert (report.skipped, report.documents, report.failed) == (partial, 400 - partial, ())
+    assert _complete(capsule) == 400
+    assert max(_uris(capsule).values()) == 1  # no frame twice
