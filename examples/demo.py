@@ -76,7 +76,10 @@ def main() -> None:
         print("  " + past.get_by_uri("mv2://notes/bug-412").text)
         print(f"  and Bob's trip was still on: {past.get_by_uri('mv2://notes/bob-travel').text[:60]}...")
 
-        print("  and a search of that commit finds it: " + ", ".join(h.title or "" for h in past.search("Bob Lisbon", mode="lex")))
+        print(
+            "  and a search of that commit finds it: "
+            + ", ".join(h.title or "" for h in past.search("Bob Lisbon", mode="lex"))
+        )
 
         report = mem.verify()
         print(f"\nverify: {'ok' if report.ok else report.findings} ({report.commits} commits, {report.blocks} blocks)")
