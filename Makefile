@@ -7,7 +7,7 @@ STAMP   = $(VENV)/.installed
 # tested by the same pytest run; a new one needs no change here.
 INTEGRATIONS := $(patsubst %/,%,$(sort $(dir $(wildcard integrations/*/pyproject.toml))))
 
-.PHONY: demo test lint typecheck bench clean
+.PHONY: demo test lint typecheck bench bench-search bench-ingest clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,17 @@ test: lint typecheck
 bench: $(STAMP)
 	$(PY) -m pip install -q -e '.[bench]'
 	MEMVID_TELEMETRY=0 $(PY) benchmarks/bench_engine.py
+
+# Ingestion of 1,000 generated Markdown and PDF files, 1 vs 2 workers, and memvid-sdk (docs/benchmarks/ingest.md).
+bench-ingest: $(STAMP)
+	$(PY) -m pip install -q -e '.[bench]'
+	MEMVID_TELEMETRY=0 $(PY) benchmarks/bench_ingest.py $(BENCH_ARGS)
+
+# Search quality and latency against LanceDB, Chroma, memvid-sdk, FAISS and raw tantivy (docs/benchmarks/search.md).
+# BENCH_ARGS passes options through, e.g. `make bench-search BENCH_ARGS=--quick`.
+bench-search: $(STAMP)
+	$(PY) -m pip install -q -e '.[bench]'
+	MEMVID_TELEMETRY=0 $(PY) benchmarks/bench_search.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
