@@ -31,7 +31,7 @@ from memvid.engine.snapshot import Snapshot
 from memvid.engine.writer import IndexChange
 from memvid.format.block import BlockKind, BlockRef
 from memvid.frame import Frame
-from memvid.index.lex import LexDoc, LexIndex, LexState, LexWorkspace
+from memvid.index.lex import SCHEMA_VERSION, LexDoc, LexIndex, LexState, LexWorkspace
 from memvid.index.vec import (
     HNSW_MIN_ROWS,
     HnswView,
@@ -60,11 +60,14 @@ def _lex_doc_of_frame(frame: Frame) -> LexDoc:
     )
 
 
-def lex_state(snapshot: Snapshot) -> LexState | None:
+def lex_state(snapshot: Snapshot, *, current: bool = True) -> LexState | None:
+    """The lexical checkpoint ``snapshot`` records; with ``current``, only one of this
+    library's schema (an older one is ignored: its frames are indexed again)."""
     raw = snapshot.manifest.indexes.get("lex")
     if raw is None:
         return None
-    return LexState.from_json(raw, snapshot.manifest_ref.offset)
+    state = LexState.from_json(raw, snapshot.manifest_ref.offset)
+    return state if state.current or not current else None
 
 
 def _reader_for(snapshot: Snapshot, state: LexState) -> Callable[[str], bytes]:
@@ -87,7 +90,13 @@ def lex_index(snapshot: Snapshot, capsule_uuid: str) -> LexIndex | None:
     if cached is None:
         state = lex_state(snapshot)
         if state is None:
-            return None
+            if lex_state(snapshot, current=False) is None:
+                return None  # nothing was ever indexed: no frames yet
+            # A checkpoint of an older schema: index every frame again, once, into the cache.
+            key = f"v{SCHEMA_VERSION}-{snapshot.commit_id}"
+            cached = LexIndex.open(capsule_uuid, None, _no_files, (key, lambda: _tail_docs(snapshot, 0)))
+            snapshot.extras["lex"] = cached
+            return cached
         read = _reader_for(snapshot, state)
         tail = None
         if state.through < snapshot.next_frame_id:
@@ -134,7 +143,7 @@ def vec_segments(snapshot: Snapshot) -> list[SegmentVectors]:
 
 def index_refs(snapshot: Snapshot) -> Iterator[tuple[BlockRef, BlockKind]]:
     """Every index block a commit references (for verify)."""
-    state = lex_state(snapshot)
+    state = lex_state(snapshot, current=False)
     if state is not None:
         for ref in state.files.values():
             yield ref, BlockKind.LEX_FILE
@@ -188,9 +197,9 @@ class IndexMaintainer:
     def live_index(self, snapshot: Snapshot) -> LexIndex | None:
         """The writer's own lexical index, caught up to ``snapshot`` (its head)."""
         state = lex_state(snapshot)
-        if state is None:
-            return None
-        read = _reader_for(snapshot, state)
+        if state is None and lex_state(snapshot, current=False) is None:
+            return None  # nothing was ever indexed: no frames yet
+        read = _reader_for(snapshot, state) if state is not None else _no_files
         index = self._lex.catch_up(state, read, lambda start: _tail_docs(snapshot, start), snapshot.next_frame_id)
         return LexIndex(index)
 
