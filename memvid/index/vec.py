@@ -30,7 +30,10 @@ HNSW's overhead (about 0.3 ms for 5k 384-d vectors); with size-tiered compaction
 seven segments per level lie below it, so an exact scan never exceeds about 60k vectors."""
 VecDtype = Literal["f32", "f16", "i8"]
 CONNECTIVITY: Final = 16
-EXPANSION_ADD: Final = 128
+EXPANSION_ADD: Final = 64
+"""Candidates kept while inserting. 64 builds in about half the time of 128 at nearly the same
+recall: 100k perturbed real MiniLM vectors, f16, recall@10 against exact 0.984 vs 0.992, build
+41.6 s vs 71.6 s on 2 busy cores (FAISS IndexHNSWFlat, M=16, efConstruction=128, same run: 38.1 s)."""
 EXPANSION_SEARCH: Final = 96
 
 Matrix = npt.NDArray[np.float32]
