@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 
-from memvid.errors import InvalidInputError
+from memvid.errors import CorruptCapsuleError, InvalidInputError
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 TimeLike = dt.datetime | dt.date | int | float | str
@@ -46,4 +46,9 @@ def to_us(value: TimeLike, *, field: str = "timestamp") -> int:
 
 
 def from_us(us: int) -> dt.datetime:
-    return _EPOCH + dt.timedelta(microseconds=us)
+    """A stored time (microseconds since the epoch, UTC). Only stored values come here, so one
+    outside the years 1 to 9999 is damage."""
+    try:
+        return _EPOCH + dt.timedelta(microseconds=us)
+    except OverflowError:
+        raise CorruptCapsuleError(f"a stored time ({us} us since the epoch) is out of range") from None

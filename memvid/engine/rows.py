@@ -239,7 +239,10 @@ def decode_batch(payload: bytes, *, offset: int, rows: int, first_id: int, last_
     if len(batches) != 1:
         raise CorruptCapsuleError(f"frames block at offset {offset} holds {len(batches)} batches, expected 1")
     batch = batches[0]
-    names = batch.schema.names
+    try:
+        names = batch.schema.names  # a forged stream can carry field names that are not UTF-8
+    except ValueError:
+        raise CorruptCapsuleError(f"frames block at offset {offset} has an unexpected schema", offset=offset) from None
     expected = schema(None)
     if names != expected.names or not batch.schema.field("frame_id").type.equals(pa.uint64()):
         raise CorruptCapsuleError(f"frames block at offset {offset} has an unexpected schema", offset=offset)

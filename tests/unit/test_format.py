@@ -198,3 +198,20 @@ def test_malformed_vector_sections_are_refused(damage: str) -> None:
         payload += b"\x00"
     with pytest.raises(CorruptCapsuleError):
         decode_batch(bytes(payload), offset=0, rows=3, first_id=0, last_id=2)
+
+
+def test_a_field_name_that_is_not_utf8_is_corrupt() -> None:
+    (encoded,) = encode_rows(_rows([None]), None)
+    payload = bytearray(encoded.payload)
+    at = payload.index(b"frame_id")
+    payload[at] = 0x80  # a forged schema: the name no longer decodes
+    with pytest.raises(CorruptCapsuleError):
+        decode_batch(bytes(payload), offset=0, rows=1, first_id=0, last_id=0)
+
+
+def test_a_stored_time_out_of_range_is_corrupt() -> None:
+    from memvid._time import from_us
+
+    assert from_us(0).year == 1970
+    with pytest.raises(CorruptCapsuleError, match="out of range"):
+        from_us(2**62)
