@@ -133,7 +133,45 @@ def _at(items: list[Frame], idx: int) -> Frame | None:
     return items[idx] if -len(items) <= idx < len(items) else None
 
 
-class MemvidChatStore(BaseChatStore):
+class _CapsuleStore:
+    """What both chat stores share: opening the capsule (a path, created when missing, or an
+    open ``memvid`` handle, not closed by the store), ``client``, ``close`` and ``with``.
+    Mixed in before the pydantic base, which declares the ``path`` and ``kind`` fields."""
+
+    _log: _ChatLog
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        memvid: Memvid | None = None,
+        kind: str = DEFAULT_KIND,
+        lock_timeout: float | None = 0.0,
+        **kwargs: Any,
+    ) -> None:
+        log = _ChatLog(path, memvid, kind, lock_timeout)
+        try:
+            where = log.mem.path
+            super().__init__(path=None if where is None else os.fspath(where), kind=kind, **kwargs)
+        except BaseException:
+            log.close()
+            raise
+        self._log = log
+
+    @property
+    def client(self) -> Memvid:
+        """The :class:`memvid.Memvid` handle."""
+        return self._log.mem
+
+    def close(self) -> None:
+        """Close the capsule if this store opened it (everything is already committed)."""
+        self._log.close()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class MemvidChatStore(_CapsuleStore, BaseChatStore):
     """A LlamaIndex ``BaseChatStore`` in a memvid capsule (for ``ChatMemoryBuffer``).
 
     Give the capsule's ``path`` (created when missing) or an open ``memvid`` handle
@@ -156,42 +194,12 @@ class MemvidChatStore(BaseChatStore):
 
     _log: _ChatLog = PrivateAttr()
 
-    def __init__(
-        self,
-        path: str | os.PathLike[str] | None = None,
-        *,
-        memvid: Memvid | None = None,
-        kind: str = DEFAULT_KIND,
-        lock_timeout: float | None = 0.0,
-        **kwargs: Any,
-    ) -> None:
-        log = _ChatLog(path, memvid, kind, lock_timeout)
-        try:
-            where = log.mem.path
-            super().__init__(path=None if where is None else os.fspath(where), kind=kind, **kwargs)
-        except BaseException:
-            log.close()
-            raise
-        self._log = log
-
     @classmethod
     def class_name(cls) -> str:
         return "MemvidChatStore"
 
-    @property
-    def client(self) -> Memvid:
-        """The :class:`memvid.Memvid` handle."""
-        return self._log.mem
-
-    def close(self) -> None:
-        """Close the capsule if this store opened it (everything is already committed)."""
-        self._log.close()
-
     def __enter__(self) -> MemvidChatStore:
         return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def set_messages(self, key: str, messages: list[ChatMessage]) -> None:
         with self._log.lock:
@@ -235,7 +243,7 @@ class MemvidChatStore(BaseChatStore):
             return self._log.keys()
 
 
-class MemvidAsyncChatStore(AsyncDBChatStore):
+class MemvidAsyncChatStore(_CapsuleStore, AsyncDBChatStore):
     """A LlamaIndex ``AsyncDBChatStore`` in a memvid capsule: the ``chat_store`` of ``Memory``.
 
     Messages carry a status: ``Memory`` archives the oldest active ones when its
@@ -260,42 +268,12 @@ class MemvidAsyncChatStore(AsyncDBChatStore):
 
     _log: _ChatLog = PrivateAttr()
 
-    def __init__(
-        self,
-        path: str | os.PathLike[str] | None = None,
-        *,
-        memvid: Memvid | None = None,
-        kind: str = DEFAULT_KIND,
-        lock_timeout: float | None = 0.0,
-        **kwargs: Any,
-    ) -> None:
-        log = _ChatLog(path, memvid, kind, lock_timeout)
-        try:
-            where = log.mem.path
-            super().__init__(path=None if where is None else os.fspath(where), kind=kind, **kwargs)
-        except BaseException:
-            log.close()
-            raise
-        self._log = log
-
     @classmethod
     def class_name(cls) -> str:
         return "MemvidAsyncChatStore"
 
-    @property
-    def client(self) -> Memvid:
-        """The :class:`memvid.Memvid` handle."""
-        return self._log.mem
-
-    def close(self) -> None:
-        """Close the capsule if this store opened it (everything is already committed)."""
-        self._log.close()
-
     def __enter__(self) -> MemvidAsyncChatStore:
         return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     async def _run(self, fn: Any, *args: Any) -> Any:
         def locked() -> Any:
