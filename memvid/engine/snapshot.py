@@ -11,13 +11,14 @@ import bisect
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from memvid._time import from_us
 from memvid.engine.manifest import (
     BatchEntry,
     Manifest,
@@ -76,6 +77,101 @@ class _LRU:
             return value
 
 
+class _Strings:
+    """One row at a time of a string column, read from its Arrow buffers (zero-copy): a
+    hit list reads ten values of a column, where ``to_pylist`` or ``take`` would convert
+    or copy whole columns."""
+
+    __slots__ = ("_data", "_offsets", "_valid")
+
+    def __init__(self, array: pa.Array[Any]) -> None:
+        buffers: list[Any] = array.buffers()
+        _, offsets, data = buffers[:3]
+        n = len(array)
+        self._offsets = np.frombuffer(offsets, dtype=np.int32, count=array.offset + n + 1)[array.offset :]
+        self._data = memoryview(data) if data is not None else memoryview(b"")
+        self._valid = None if array.null_count == 0 else np.asarray(array.is_valid(), dtype=bool)
+
+    def get(self, row: int) -> str | None:
+        if self._valid is not None and not self._valid[row]:
+            return None
+        return str(self._data[self._offsets[row] : self._offsets[row + 1]], "utf-8")
+
+
+class BatchRows:
+    """A decoded frames batch, and per-row reads of what a search hit shows (uri, title,
+    kind, tags, time, text) straight from its buffers. Built once per batch and cached with
+    it; the readers of each column are made on first use."""
+
+    __slots__ = ("_first", "_ids", "_strings", "_tags", "_times", "batch", "dim", "nbytes")
+
+    def __init__(self, batch: pa.RecordBatch) -> None:
+        self.batch = batch
+        schema = batch.schema
+        self.dim: int | None = schema.field("embedding").type.list_size if "embedding" in schema.names else None
+        self.nbytes = int(batch.nbytes)
+        ids = batch.column(0).to_numpy()
+        # decode_batch checks that ids rise strictly, so a batch as long as its id range holds every id in it.
+        dense = batch.num_rows > 0 and int(ids[-1]) - int(ids[0]) + 1 == batch.num_rows
+        self._first = int(ids[0]) if dense else -1
+        self._ids = None if dense else ids
+        self._strings: dict[str, _Strings] = {}
+        self._tags: tuple[npt.NDArray[np.int32], npt.NDArray[np.bool_] | None, _Strings, _Strings] | None = None
+        self._times: npt.NDArray[np.int64] | None = None
+
+    def row_of(self, frame_id: int) -> int | None:
+        """The row holding ``frame_id``, or ``None``."""
+        if self._ids is None:
+            row = frame_id - self._first
+            return row if 0 <= row < self.batch.num_rows else None
+        row = int(np.searchsorted(self._ids, frame_id))
+        return row if row < len(self._ids) and int(self._ids[row]) == frame_id else None
+
+    def string(self, name: str, row: int) -> str | None:
+        """``row``'s value in the string column ``name`` (uri, title, kind, text, metadata)."""
+        column = self._strings.get(name)
+        if column is None:
+            column = self._strings[name] = _Strings(self.batch.column(name))
+        return column.get(row)
+
+    def time(self, row: int) -> Any:
+        """``row``'s effective time: its ``timestamp`` when it has one, else ``created_at``."""
+        if self._times is None:
+            created = self.batch.column("created_at")
+            stamp = self.batch.column("timestamp")
+            times = _int64s(created)
+            if stamp.null_count < len(stamp):
+                given = _int64s(stamp)
+                times = (
+                    given if stamp.null_count == 0 else np.where(np.asarray(stamp.is_valid(), dtype=bool), given, times)
+                )
+            self._times = times
+        return from_us(int(self._times[row]))
+
+    def tags(self, row: int) -> dict[str, str]:
+        if self._tags is None:
+            column = cast("pa.MapArray[Any, Any]", self.batch.column("tags"))
+            offsets = np.asarray(column.offsets, dtype=np.int32)
+            valid = None if column.null_count == 0 else np.asarray(column.is_valid(), dtype=bool)
+            self._tags = (offsets, valid, _Strings(column.keys), _Strings(column.items))
+        offsets, valid, keys, items = self._tags
+        start, end = int(offsets[row]), int(offsets[row + 1])
+        if start == end or (valid is not None and not valid[row]):
+            return {}
+        return {keys.get(i) or "": items.get(i) or "" for i in range(start, end)}
+
+    def frames(self, rows: list[int]) -> list[Frame]:
+        """Whole :class:`Frame` objects for ``rows`` (ascending)."""
+        return frames_of(self.batch, rows)
+
+
+def _int64s(array: pa.Array[Any]) -> npt.NDArray[np.int64]:
+    """The values of a 64-bit column as int64, zero-copy, whatever its null slots hold."""
+    values: Any = array.buffers()[1]
+    ints: npt.NDArray[np.int64] = np.frombuffer(values, dtype=np.int64, count=array.offset + len(array))
+    return ints[array.offset :]
+
+
 class BlockReader:
     """Verified, cached block reads for every snapshot of one open capsule."""
 
@@ -83,7 +179,7 @@ class BlockReader:
         self.storage = storage
         # Decoded frame batches, by bytes: a search's hits land in many batches, and a miss costs a
         # block read, checksum and decompression (~6 ms for a full batch with 384-d vectors).
-        self._batches = _LRU(1 << 16, max_bytes=BATCH_CACHE_BYTES, size=lambda batch: int(batch.nbytes))
+        self._batches = _LRU(1 << 16, max_bytes=BATCH_CACHE_BYTES, size=lambda rows: int(rows.nbytes))
         self._dirs = _LRU(4096)
         self._tombstones = _LRU(4096)
 
@@ -125,13 +221,18 @@ class BlockReader:
         return result
 
     def batch(self, entry: BatchEntry, limit: int) -> pa.RecordBatch:
-        def load() -> pa.RecordBatch:
+        return self.rows(entry, limit).batch
+
+    def rows(self, entry: BatchEntry, limit: int) -> BatchRows:
+        def load() -> BatchRows:
             payload = self.raw(entry.ref, BlockKind.FRAMES, limit)
-            return decode_batch(
-                payload, offset=entry.ref.offset, rows=entry.rows, first_id=entry.first_id, last_id=entry.last_id
+            return BatchRows(
+                decode_batch(
+                    payload, offset=entry.ref.offset, rows=entry.rows, first_id=entry.first_id, last_id=entry.last_id
+                )
             )
 
-        result: pa.RecordBatch = self._batches.get(entry.ref.offset, load)
+        result: BatchRows = self._batches.get(entry.ref.offset, load)
         return result
 
     def tombstones(self, entry: TombstoneEntry, limit: int) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint64]]:
@@ -295,16 +396,18 @@ class Snapshot:
         return self.reader.segment_dir(entry, self.end)
 
     def batch(self, entry: BatchEntry) -> pa.RecordBatch:
-        batch = self.reader.batch(entry, self.end)
-        if "embedding" in batch.schema.names:
-            dim = batch.schema.field("embedding").type.list_size
-            if dim != self.manifest.embedding_dim:
-                raise CorruptCapsuleError(
-                    f"frames block at offset {entry.ref.offset} holds {dim}-d vectors; "
-                    f"its commit records {self.manifest.embedding_dim}",
-                    offset=entry.ref.offset,
-                )
-        return batch
+        return self.rows(entry).batch
+
+    def rows(self, entry: BatchEntry) -> BatchRows:
+        """The batch of ``entry`` with its per-row readers."""
+        rows = self.reader.rows(entry, self.end)
+        if rows.dim is not None and rows.dim != self.manifest.embedding_dim:
+            raise CorruptCapsuleError(
+                f"frames block at offset {entry.ref.offset} holds {rows.dim}-d vectors; "
+                f"its commit records {self.manifest.embedding_dim}",
+                offset=entry.ref.offset,
+            )
+        return rows
 
     def batch_entries(self) -> Iterator[BatchEntry]:
         for segment in self.manifest.segments:
@@ -316,6 +419,13 @@ class Snapshot:
 
     def locate(self, frame_id: int) -> tuple[BatchEntry, int] | None:
         """The batch holding ``frame_id`` and its row in it, dead or alive."""
+        entry = self._entry_of(frame_id)
+        if entry is None:
+            return None
+        row = self.rows(entry).row_of(frame_id)
+        return None if row is None else (entry, row)
+
+    def _entry_of(self, frame_id: int) -> BatchEntry | None:
         segments = self.manifest.segments
         i = bisect.bisect_right(self._seg_firsts, frame_id) - 1
         if i < 0 or frame_id > segments[i].last_id:
@@ -325,11 +435,20 @@ class Snapshot:
         j = bisect.bisect_right(directory.first_ids, frame_id) - 1
         if j < 0 or frame_id > batches[j].last_id:
             return None
-        ids = self.batch(batches[j]).column(0).to_numpy()
-        row = int(np.searchsorted(ids, frame_id))
-        if row >= len(ids) or int(ids[row]) != frame_id:
-            return None
-        return batches[j], row
+        return batches[j]
+
+    def rows_by_id(self, frame_ids: list[int]) -> dict[int, tuple[BatchRows, int]]:
+        """Where each frame lives (dead or alive): its batch and row. Ids not here are left out."""
+        out: dict[int, tuple[BatchRows, int]] = {}
+        for fid in frame_ids:
+            entry = self._entry_of(fid)
+            if entry is None:
+                continue
+            rows = self.rows(entry)
+            row = rows.row_of(fid)
+            if row is not None:
+                out[fid] = (rows, row)
+        return out
 
     # liveness
 
@@ -370,14 +489,12 @@ class Snapshot:
 
     def frames_by_id(self, frame_ids: list[int]) -> dict[int, Frame]:
         """Many frames at once (dead or alive), decoding each batch once."""
-        by_batch: dict[int, tuple[BatchEntry, list[int]]] = {}
-        for fid in frame_ids:
-            found = self.locate(fid)
-            if found is not None:
-                by_batch.setdefault(found[0].ref.offset, (found[0], []))[1].append(found[1])
+        by_batch: dict[int, tuple[BatchRows, list[int]]] = {}
+        for rows, row in self.rows_by_id(frame_ids).values():
+            by_batch.setdefault(id(rows), (rows, []))[1].append(row)
         out: dict[int, Frame] = {}
-        for entry, rows in by_batch.values():
-            for frame in frames_of(self.batch(entry), sorted(rows)):
+        for rows, wanted in by_batch.values():
+            for frame in rows.frames(sorted(wanted)):
                 out[frame.id] = frame
         return out
 

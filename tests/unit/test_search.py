@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import itertools
 import random
 import shutil
 from collections.abc import Sequence
@@ -17,6 +18,7 @@ from memvid import (
     EmbedderMismatchError,
     InvalidInputError,
     Memvid,
+    PutOptions,
     SearchMode,
     SearchRequest,
 )
@@ -355,3 +357,86 @@ def test_highlights_follow_stemming_but_skip_stop_words(tmp_path: Path) -> None:
         hit = mem.search("die lie cry happiness hope the of", mode="lex")[0]
     marked = {hit.snippet[a:b] for a, b in hit.highlights}
     assert marked == {"dying", "lying", "cries", "happy", "HOPING"}
+
+
+def test_hits_show_what_their_frames_hold(path: Path) -> None:
+    # Hits read their fields row by row from the batches; each must equal the frame's own.
+    with Memvid.create(path) as mem:
+        mem.put("zebra plain", title=None, uri=None, kind=None)
+        mem.put("zebra dated ünïcode", title="Tïtle", uri="mv2://a", kind="k", timestamp=dt.datetime(2020, 5, 1))
+        mem.put("zebra tagged", tags={"a": "1", "b": "ß"}, metadata={"n": 1})
+        mem.commit()
+        mem.put_bytes(b"zebra bytes \xff", PutOptions(text="zebra payload", tags={"c": ""}))
+        mem.put("zebra later", timestamp=dt.datetime(1999, 12, 31, tzinfo=dt.UTC))
+        mem.commit()
+        for snippet_chars in (200, 0):
+            hits = mem.search("zebra", mode="lex", limit=10, snippet_chars=snippet_chars)
+            assert len(hits) == 5
+            for hit in hits:
+                frame = mem.get(hit.frame_id)
+                shown = (hit.uri, hit.title, hit.kind, dict(hit.tags), hit.time)
+                assert shown == (frame.uri, frame.title, frame.kind, dict(frame.tags), frame.time)
+                assert hit.frame.to_dict() == frame.to_dict()
+                assert (hit.snippet, hit.highlights) == ((frame.text, ((0, 5),)) if snippet_chars else ("", ()))
+        lazy = mem.search("zebra", mode="lex")
+    # The whole frames come from the batches the search read, so they outlive the handle.
+    assert sorted(h.frame.text for h in lazy)[0] == "zebra dated ünïcode"
+    assert [h.frame.payload for h in lazy if h.frame.payload] == [b"zebra bytes \xff"]
+
+
+def test_batch_rows_read_every_row_as_frames_of_does() -> None:
+    from memvid.engine.rows import Row, decode_batch, encode_rows, frames_of
+    from memvid.engine.snapshot import BatchRows
+
+    rng = random.Random(7)
+    rows, fid = [], 10
+    for i in range(40):
+        fid += rng.choice([1, 1, 2, 5])  # gaps, as compaction leaves once ids are skipped
+        rows.append(
+            Row(
+                frame_id=fid,
+                created_at_us=1_700_000_000_000_000 + i,
+                timestamp_us=rng.choice([None, -5_000_000, 86_400_000_000 * i]),
+                uri=rng.choice([None, f"mv2://{i}", ""]),
+                title=rng.choice([None, "", "tïtle"]),
+                kind=rng.choice([None, "note"]),
+                tags=rng.choice([{}, {"k": str(i)}, {"a": "", "ß": "x"}]),
+                metadata=None,
+                text=rng.choice(["", "plain", "ünï ☃ text"]),
+                payload=None,
+                checksum=bytes(16),
+                supersedes=None,
+                embedding=None,
+            )
+        )
+    encoded = encode_rows(rows, None)[0]
+    batch = decode_batch(encoded.payload, offset=0, rows=40, first_id=encoded.first_id, last_id=encoded.last_id)
+    dense_batch = batch.slice(3, 1)  # one row: dense, and an offset into every buffer
+    for view in (BatchRows(batch), BatchRows(batch.slice(5, 20)), BatchRows(dense_batch)):
+        frames = frames_of(view.batch)
+        for row, frame in enumerate(frames):
+            assert view.row_of(frame.id) == row
+            shown = (view.string("uri", row), view.string("title", row), view.string("kind", row))
+            assert shown == (frame.uri, frame.title, frame.kind)
+            assert (view.string("text", row), view.tags(row), view.time(row)) == (frame.text, frame.tags, frame.time)
+        assert view.row_of(frames[0].id - 1) is None and view.row_of(frames[-1].id + 1) is None
+    gaps = [r.frame_id + 1 for r, s in itertools.pairwise(rows) if s.frame_id > r.frame_id + 1]
+    assert gaps and all(BatchRows(batch).row_of(fid) is None for fid in gaps)
+
+
+def test_snippet_candidates_are_the_words_starting_with_a_prefix() -> None:
+    import re
+
+    from memvid.search import _candidate_words, _candidates
+
+    rng = random.Random(3)
+    vocabulary = ["tea", "teas", "steady", "te", "tea_time", "x_tea", "tea1", "ünïtea", "teä", "hope", "hoping", "9tea"]
+    for _ in range(300):
+        text = "".join(rng.choice(vocabulary) + rng.choice([" ", "-", "_", ".", "", "  "]) for _ in range(12))
+        terms = set(rng.sample(["tea", "te", "hope", "ünïtea", "teä"], rng.randint(1, 3)))
+        prefixes = _candidates(terms)
+        assert prefixes is not None
+        alternation = "|".join(map(re.escape, sorted({t[:-1] or t for t in terms}, key=len, reverse=True)))
+        reference = re.compile(r"(?<![^\W_])(?:" + alternation + r")[^\W_]*")
+        expected = [(m.start(), m.end(), m.group()) for m in reference.finditer(text)]
+        assert _candidate_words(text, prefixes) == expected, (text, terms)
