@@ -21,8 +21,10 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures as cf
+import contextlib
 import datetime as dt
 import hashlib
+import json
 import multiprocessing
 import os
 import signal
@@ -32,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal
 
-from memvid.errors import InvalidInputError, LimitExceededError, MemvidError
+from memvid.errors import FrameNotFoundError, InvalidInputError, LimitExceededError, MemvidError
 from memvid.ingest.chunk import chunk_text
 from memvid.ingest.sources import STDIN, Extracted, JsonMapping, Source, SourceError, discover, extract
 
@@ -192,36 +194,68 @@ def _ignore_sigint() -> None:
 
 @dataclass(slots=True)
 class _Ledger:
-    """Sources and contents the capsule holds: read from its document frames, kept current as we add."""
+    """Sources and contents the capsule holds: read from its document frames, kept current as we add.
 
-    by_path: dict[str, tuple[int, int | None, str, list[str]]] = field(default_factory=dict)
+    ``by_path`` maps a file's path to its size, mtime, sha256 and the documents read from it,
+    each as ``(uri, chunks)``; ``by_content`` maps a document's content hash to its uri.
+    """
+
+    by_path: dict[str, tuple[int, int | None, str, list[tuple[str, int]]]] = field(default_factory=dict)
     by_content: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def load(cls, mem: Memvid) -> _Ledger:
+        """One scan of the ``kind``, ``uri`` and ``metadata`` columns of the head commit.
+
+        A re-run needs only what each document's metadata says, so the frames are never
+        built: no payload (the whole text) or chunk is copied out, and only the metadata of
+        document rows is parsed. The frame blocks are still decompressed, once each.
+        """
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
         ledger = cls()
-        for frame in mem.frames(kind=DOCUMENT):
-            meta = frame.metadata
-            source = meta.get("source")
-            if frame.uri is None or not isinstance(source, dict):
+        snapshot = mem._state()  # the engine's view of the head: a column scan, not frames
+        dead = snapshot.dead
+        document = pa.scalar(DOCUMENT, pa.string())
+        for entry in snapshot.batch_entries():
+            batch = snapshot.batch(entry)
+            is_document = pc.equal(batch.column("kind"), document)  # null kinds are dropped by filter
+            docs = batch.select(["frame_id", "uri", "metadata"]).filter(is_document)
+            if not docs.num_rows:
                 continue
-            ledger.note(source, frame.uri)
-            for also in meta.get("also") or ():
-                if isinstance(also, dict):
-                    ledger.note(also, None)
-            if isinstance(meta.get("content_hash"), str):
-                ledger.by_content.setdefault(meta["content_hash"], frame.uri)
+            columns = zip(*(docs.column(i).to_pylist() for i in range(3)), strict=True)
+            for frame_id, uri, text in columns:
+                if uri is None or not text or frame_id in dead:
+                    continue
+                meta = json.loads(text)
+                if isinstance(meta, dict):
+                    ledger.add(uri, meta)
         return ledger
 
-    def note(self, source: Mapping[str, Any], uri: str | None) -> None:
+    def add(self, uri: str, meta: Mapping[str, Any]) -> None:
+        """Note a document frame of the capsule, from its uri and metadata."""
+        source = meta.get("source")
+        if not isinstance(source, dict):
+            return
+        chunks = meta.get("chunks")
+        self.note(source, (uri, chunks if isinstance(chunks, int) else 0))
+        for also in meta.get("also") or ():
+            if isinstance(also, dict):
+                self.note(also, None)
+        content_hash = meta.get("content_hash")
+        if isinstance(content_hash, str):
+            self.by_content.setdefault(content_hash, uri)
+
+    def note(self, source: Mapping[str, Any], document: tuple[str, int] | None) -> None:
         path = source.get("path")
         if not isinstance(path, str) or path == STDIN:
             return
         entry = self.by_path.setdefault(
             path, (source.get("size", -1), source.get("mtime_ns"), source.get("sha256", ""), [])
         )
-        if uri is not None:
-            entry[3].append(uri)
+        if document is not None:
+            entry[3].append(document)
 
 
 # -- the writer ---------------------------------------------------------------------------------
@@ -305,13 +339,14 @@ class _Writer:
         if self.batch_docs >= self.commit_every or self.batch_bytes >= _COMMIT_BYTES:
             self.commit()
 
-    def _remove(self, uris: Iterable[str]) -> None:
-        gone = dict.fromkeys(uris)
+    def _remove(self, documents: Iterable[tuple[str, int]]) -> None:
+        gone = dict(documents)
         self.ledger.by_content = {h: u for h, u in self.ledger.by_content.items() if u not in gone}
-        for uri in gone:
-            ids = [f.id for f in self.mem.frames(uri_prefix=_chunk_prefix(uri) + "chunk=")]
-            for fid in ids:
-                self.mem.delete(fid)
+        for uri, chunks in gone.items():
+            # By uri, each a lookup in the engine's uri map: no scan of the capsule per changed file.
+            for n in range(chunks):
+                with contextlib.suppress(FrameNotFoundError):
+                    self.mem.delete(_chunk_uri(uri, n))
             self.mem.delete(uri)
 
     def _write_document(self, source: Source, prepared: _Prepared, doc: _Document) -> None:
@@ -398,7 +433,7 @@ class _Writer:
             name = source.name if ex.record is None else f"{source.name}[{ex.record}]"
             self.fail(name, str(exc))
             return
-        self.ledger.note(record, uri)
+        self.ledger.note(record, (uri, len(doc.pieces)))
         self.ledger.by_content[doc.content_hash] = uri
         self.batch_uris.add(uri)
         self.documents += 1

@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import re
+import stat
 import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -149,15 +150,38 @@ def discover(
 
 
 def _walk(root: Path, include: Sequence[str], seen: set[str]) -> Iterator[Source | tuple[str, str]]:
-    for folder, dirs, files in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for name in sorted(files):
-            if not name.startswith("."):
-                yield from _file(Path(folder) / name, seen, explicit=False, include=include)
+    yield from _walk_folder(str(root), os.path.realpath(root), include, seen)
+
+
+def _walk_folder(
+    folder: str, real_folder: str, include: Sequence[str], seen: set[str]
+) -> Iterator[Source | tuple[str, str]]:
+    """A folder's files in name order, then its subfolders', as ``os.walk`` would (links to folders
+    are not followed); each file's real path is its folder's joined with its name unless it is
+    itself a link, so a walk costs one ``stat`` a file, not a ``realpath``."""
+    try:
+        with os.scandir(folder) as listing:
+            entries = sorted((e for e in listing if not e.name.startswith(".")), key=lambda e: e.name)
+    except OSError:
+        return  # as os.walk: an unreadable folder is passed over
+    folders = []
+    for entry in entries:
+        try:
+            is_folder = entry.is_dir()
+        except OSError:
+            is_folder = False
+        if is_folder:
+            if not entry.is_symlink():
+                folders.append(entry)
+            continue
+        real = os.path.realpath(entry.path) if entry.is_symlink() else os.path.join(real_folder, entry.name)
+        yield from _file(Path(entry.path), seen, explicit=False, include=include, real=real)
+    for entry in folders:
+        yield from _walk_folder(entry.path, os.path.join(real_folder, entry.name), include, seen)
 
 
 def _file(
-    path: Path, seen: set[str], *, explicit: bool, include: Sequence[str] = ()
+    path: Path, seen: set[str], *, explicit: bool, include: Sequence[str] = (), real: str | None = None
 ) -> Iterator[Source | tuple[str, str]]:
     fmt = format_for(path.name)
     if not explicit:
@@ -168,16 +192,16 @@ def _file(
                 return
         elif fmt is None:
             return
-    key = os.path.realpath(path)
+    key = os.path.realpath(path) if real is None else real
     if key in seen:
         return
     seen.add(key)
     try:
-        st = path.stat()
+        st = os.stat(path)
     except OSError as exc:
         yield (str(path), exc.strerror or str(exc))
         return
-    if not path.is_file():
+    if not stat.S_ISREG(st.st_mode):
         yield (str(path), "not a regular file")
         return
     yield Source(str(path), path, fmt or "text", st.st_size, st.st_mtime_ns, real=key)

@@ -13,10 +13,12 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from memvid import Memvid
 from memvid.cli import main
+from memvid.engine import snapshot as snapshot_module
 from memvid.ingest import JsonMapping
 
 from .conftest import make_pdf
@@ -204,3 +206,26 @@ def test_ctrl_c_keeps_the_last_commit_and_a_rerun_resumes(tmp_path: Path) -> Non
     assert (report.skipped, report.documents, report.failed) == (partial, 400 - partial, ())
     assert _complete(capsule) == 400
     assert max(_uris(capsule).values()) == 1  # no frame twice
+
+
+def test_a_rerun_reads_columns_not_frames(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Knowing what is in (and replacing a changed file) scans columns: no frame is built."""
+    src = _many(tmp_path / "src", 20)
+    capsule = tmp_path / "c.mv2"
+    with Memvid.create(capsule) as mem:
+        assert mem.ingest(src, workers=1, commit_every=6).documents == 20
+    changed = src / "note0007.md"
+    changed.write_text("# Note 7\n\nA short new text.\n", encoding="utf-8")
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the re-run built whole frames")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(snapshot_module, "frames_of", refuse)
+        with Memvid.open(capsule) as mem:
+            report = mem.ingest(src, workers=1)
+    assert (report.skipped, report.replaced, report.documents, report.failed) == (19, 1, 1, ())
+    assert _complete(capsule) == 20  # the changed file's old chunks are gone, not left behind
+    with Memvid.open(capsule, read_only=True) as mem:
+        chunks = mem.frames(uri_prefix=changed.resolve().as_uri() + "#")
+        assert [f.text for f in chunks] == ["# Note 7\n\nA short new text."]
