@@ -34,6 +34,7 @@ from memvid.frame import Frame
 from memvid.index.lex import SCHEMA_VERSION, LexDoc, LexIndex, LexState, LexWorkspace
 from memvid.index.vec import (
     HNSW_MIN_ROWS,
+    HnswShape,
     HnswView,
     Matrix,
     SegmentVectors,
@@ -129,11 +130,14 @@ def vec_segments(snapshot: Snapshot) -> list[SegmentVectors]:
                 return segment_vectors([snapshot.batch(b) for b in snapshot.segment_dir(segment).batches])[1]
 
             ref = None if state is None else state.segments.get(segment.ref.offset)
-            if ref is None:
+            if state is None or ref is None:
                 ids, vectors = segment_vectors([snapshot.batch(b) for b in snapshot.segment_dir(segment).batches])
                 cached.append(SegmentVectors(ids, _constant(vectors), None))
             else:
-                view = HnswView(snapshot.reader.raw(ref, BlockKind.VEC_INDEX, snapshot.end))
+                shape = HnswShape(
+                    state.dtype, snapshot.manifest.embedding_dim, segment.first_id, segment.last_id, segment.rows
+                )
+                view = HnswView(snapshot.reader.raw(ref, BlockKind.VEC_INDEX, snapshot.end), shape)
                 ids = np.asarray(view.index.keys, dtype=np.uint64)
                 cached.append(SegmentVectors(ids, load, view))
         snapshot.extras["vec"] = cached
@@ -221,14 +225,17 @@ class IndexMaintainer:
                 ids, vectors = segment_vectors(change.batches(segment))
                 if len(ids):
                     inputs = [
-                        (by_offset[o].rows, r)
+                        (by_offset[o], r)
                         for o, r in indexed.items()
                         if o in by_offset and segment.first_id <= by_offset[o].first_id <= segment.last_id
                     ]
                     base = None
                     if inputs:
-                        best = max(inputs, key=lambda x: x[0])[1]
-                        base = parent.reader.raw(best, BlockKind.VEC_INDEX, parent.end)
+                        largest, best = max(inputs, key=lambda x: x[0].rows)
+                        shape = HnswShape(
+                            dtype, parent.manifest.embedding_dim, largest.first_id, largest.last_id, largest.rows
+                        )
+                        base = (parent.reader.raw(best, BlockKind.VEC_INDEX, parent.end), shape)
                     ref = change.add_block(BlockKind.VEC_INDEX, build_hnsw(ids, vectors, dtype, base=base))
             if ref is not None:
                 result[segment.ref.offset] = ref

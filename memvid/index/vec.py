@@ -21,8 +21,9 @@ import pyarrow as pa
 
 from memvid.errors import CorruptCapsuleError, InvalidInputError
 from memvid.format.block import BlockRef
+from memvid.index.hnsw_check import check_hnsw
 
-__all__ = ["HNSW_MIN_ROWS", "VecDtype", "VecState", "build_hnsw", "search_segments"]
+__all__ = ["HNSW_MIN_ROWS", "HnswShape", "VecDtype", "VecState", "build_hnsw", "search_segments"]
 
 HNSW_MIN_ROWS: Final = 8192
 """Segments at least this large get an HNSW index. Below it, exact search is faster than
@@ -114,12 +115,22 @@ def _usearch() -> Any:
     return Index
 
 
-def build_hnsw(ids: Ids, vectors: Matrix, dtype: VecDtype, *, base: bytes | None = None, threads: int = 0) -> bytes:
-    """Serialise an HNSW index over ``vectors``; with ``base``, extend a copy of that index."""
+def build_hnsw(
+    ids: Ids,
+    vectors: Matrix,
+    dtype: VecDtype,
+    *,
+    base: tuple[bytes, HnswShape] | None = None,
+    threads: int = 0,
+) -> bytes:
+    """Serialise an HNSW index over ``vectors``; with ``base`` (a blob read from the capsule
+    and the shape it must have), extend a copy of that index."""
     index_cls = _usearch()
     if base is not None:
+        blob, shape = base
+        shape.check(blob)
         try:
-            index = index_cls.restore(bytearray(base), view=False)
+            index = index_cls.restore(bytearray(blob), view=False)
         except (RuntimeError, ValueError) as exc:
             raise CorruptCapsuleError(f"a vector index block does not load: {exc}") from exc
         if index is None:
@@ -142,11 +153,28 @@ def build_hnsw(ids: Ids, vectors: Matrix, dtype: VecDtype, *, base: bytes | None
     return bytes(index.save())
 
 
-class HnswView:
-    """An HNSW index opened as a view over verified bytes (kept alive here)."""
+@dataclass(frozen=True, slots=True)
+class HnswShape:
+    """What an HNSW blob must match before usearch reads it: the capsule's vector type and
+    dimension, and the segment it indexes (see :mod:`memvid.index.hnsw_check`)."""
 
-    def __init__(self, payload: bytes) -> None:
+    dtype: VecDtype
+    dim: int | None
+    first_id: int
+    last_id: int
+    rows: int
+
+    def check(self, blob: bytes | bytearray) -> None:
+        check_hnsw(blob, dtype=self.dtype, dim=self.dim, first_id=self.first_id, last_id=self.last_id, rows=self.rows)
+
+
+class HnswView:
+    """An HNSW index opened as a view over verified bytes (kept alive here), after a
+    structural check that keeps a forged blob from taking usearch outside it."""
+
+    def __init__(self, payload: bytes, shape: HnswShape) -> None:
         self._buffer = bytearray(payload)
+        shape.check(self._buffer)
         try:
             index = _usearch().restore(self._buffer, view=True)
         except (RuntimeError, ValueError) as exc:  # "File is corrupted and can't fit all the nodes"
