@@ -2,16 +2,16 @@
 
 ::
 
-    discover (parent) --> worker pool: read, extract, clean, chunk, hash --> writer (parent)
-                          at most 4 x workers sources in flight             put_many per document,
-                                                                            commit every batch
+    discover --> workers (:mod:`.workers`): read, extract,  --> writer (the calling process):
+                 clean, chunk, hash (:mod:`.prepare`)           put_many per document,
+                 at most 4 x workers sources in flight          commit every batch
 
-Workers are processes (extraction, cleanup and chunking are CPU-bound Python),
-started with ``spawn`` so they inherit no locks or threads from the writer. The
-writer takes results in the order the sources were found, so frame ids do not
-depend on timing, and it waits for a result before sending another source:
-memory holds at most the sources in flight plus one uncommitted batch, however
-large the corpus. ``workers=1`` runs everything in the calling process.
+Reading is CPU-bound Python, so it is spread over processes: the calling
+process and ``workers - 1`` helpers (see :mod:`.workers`). The writer takes
+results in the order the sources were found, so frame ids do not depend on
+timing, and no source is taken from discovery while 4 x workers are in
+flight: memory holds at most those plus one uncommitted batch, however large
+the corpus. ``workers=1`` runs everything in the calling process.
 
 What a capsule holds per document, and how a re-run knows what is in, is
 described in ``docs/how-to/ingest.md``.
@@ -20,23 +20,20 @@ described in ``docs/how-to/ingest.md``.
 from __future__ import annotations
 
 import collections
-import concurrent.futures as cf
 import contextlib
 import datetime as dt
-import hashlib
 import json
-import multiprocessing
 import os
-import signal
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal
 
-from memvid.errors import FrameNotFoundError, InvalidInputError, LimitExceededError, MemvidError
-from memvid.ingest.chunk import chunk_text
-from memvid.ingest.sources import STDIN, Extracted, JsonMapping, Source, SourceError, discover, extract
+from memvid.errors import FrameNotFoundError, InvalidInputError, LimitExceededError
+from memvid.ingest.prepare import Document, Options, Prepared
+from memvid.ingest.sources import STDIN, Extracted, JsonMapping, Source, discover
+from memvid.ingest.workers import prepared_in_order
 
 if TYPE_CHECKING:
     from memvid.api import Memvid
@@ -102,91 +99,6 @@ class IngestReport:
             "seconds": round(self.seconds, 3),
             "cleanup": dict(self.cleanup),
         }
-
-
-# -- the worker's side ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class _Options:
-    chunk_chars: int
-    overlap: int
-    clean: bool | None
-    mapping: JsonMapping
-
-
-@dataclass(slots=True)
-class _Piece:
-    start: int
-    end: int
-    byte_start: int
-    byte_end: int
-    section: tuple[str, ...]
-    pages: tuple[int, ...]
-
-
-@dataclass(slots=True)
-class _Document:
-    extracted: Extracted
-    content_hash: str
-    pieces: list[_Piece]
-
-
-@dataclass(slots=True)
-class _Prepared:
-    sha256: str = ""
-    documents: list[_Document] = field(default_factory=list)
-    failures: list[tuple[str, str]] = field(default_factory=list)
-    error: str | None = None
-
-
-def _prepare(source: Source, options: _Options) -> _Prepared:
-    """Read, extract, clean and chunk one source. Never raises: a failure is reported in the result."""
-    try:
-        data = source.read()
-        docs, failures = extract(source, data, options.mapping, clean=options.clean)
-        prepared = _Prepared(sha256=hashlib.sha256(data).hexdigest(), failures=failures)
-        for doc in docs:
-            prepared.documents.append(_document(doc, options))
-        return prepared
-    except SourceError as exc:
-        return _Prepared(error=str(exc))
-    except OSError as exc:
-        return _Prepared(error=exc.strerror or str(exc))
-    except MemoryError:
-        return _Prepared(error="out of memory")
-    except Exception as exc:  # a parser's own bug must not stop the run
-        return _Prepared(error=f"{type(exc).__name__}: {exc}")
-
-
-def _document(doc: Extracted, options: _Options) -> _Document:
-    chunks = chunk_text(doc.text, chunk_chars=options.chunk_chars, overlap=options.overlap, structured=doc.structured)
-    # Byte offsets in the UTF-8 text, counted once over the sorted boundaries.
-    bounds = sorted({c.start for c in chunks} | {c.end for c in chunks})
-    to_bytes: dict[int, int] = {}
-    at_char = at_byte = 0
-    for b in bounds:
-        at_byte += len(doc.text[at_char:b].encode("utf-8"))
-        at_char = b
-        to_bytes[b] = at_byte
-    pieces = [
-        _Piece(
-            c.start,
-            c.end,
-            to_bytes[c.start],
-            to_bytes[c.end],
-            c.section,
-            tuple(n + 1 for n, (s, e) in enumerate(doc.pages) if s < c.end and e > c.start and e > s),
-        )
-        for c in chunks
-    ]
-    digest = hashlib.blake2b(doc.text.encode("utf-8"), digest_size=16).hexdigest()
-    return _Document(doc, digest, pieces)
-
-
-def _ignore_sigint() -> None:
-    # Ctrl-C is the writer's to handle: it stops the pool and leaves the last commit in place.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 # -- what is in the capsule already -------------------------------------------------------------
@@ -265,7 +177,7 @@ def _source_path(source: Source) -> str:
     return STDIN if source.path is None else source.real
 
 
-def _doc_uri(source: Source, doc: _Document) -> str:
+def _doc_uri(source: Source, doc: Document) -> str:
     base = f"stdin:{doc.content_hash}" if source.path is None else Path(source.real).as_uri()
     record = doc.extracted.record
     return base if record is None else f"{base}#record={record}"
@@ -318,7 +230,7 @@ class _Writer:
     def fail(self, name: str, reason: str) -> None:
         self.failed.append(IngestFailure(name, reason))
 
-    def write(self, source: Source, prepared: _Prepared) -> None:
+    def write(self, source: Source, prepared: Prepared) -> None:
         if prepared.error is not None:
             self.fail(source.name, prepared.error)
             return
@@ -349,7 +261,7 @@ class _Writer:
                     self.mem.delete(_chunk_uri(uri, n))
             self.mem.delete(uri)
 
-    def _write_document(self, source: Source, prepared: _Prepared, doc: _Document) -> None:
+    def _write_document(self, source: Source, prepared: Prepared, doc: Document) -> None:
         ex = doc.extracted
         existing = self.ledger.by_content.get(doc.content_hash) if self.dedup != "off" else None
         record: dict[str, Any] = {
@@ -503,7 +415,7 @@ def run_ingest(
         )
     if mem.pending:
         raise InvalidInputError("commit or roll back pending changes before ingest()")
-    options = _Options(chunk_chars, overlap, clean, json_mapping or JsonMapping())
+    options = Options(chunk_chars, overlap, clean, json_mapping or JsonMapping())
     include = tuple(include)
     started = time.perf_counter()
     writer = _Writer(mem, dedup=dedup, commit_every=commit_every, tags=tags)
@@ -524,17 +436,19 @@ def run_ingest(
             on_progress(done, total)
 
     try:
-        for item, prepared in _prepared(found(), writer, options, workers):
-            writer.files += 1
-            if isinstance(item, tuple):
-                writer.fail(*item)
-                advance(0)
-                continue
-            if prepared is None:
-                writer.skipped += 1
-            else:
-                writer.write(item, prepared)
-            advance(item.size if prepared is not None else 0)
+        results = prepared_in_order(found(), writer.already_in, options, workers)
+        with contextlib.closing(results):  # the helpers stop as soon as the writer does, even on an error
+            for item, prepared in results:
+                writer.files += 1
+                if isinstance(item, tuple):
+                    writer.fail(*item)
+                    advance(0)
+                    continue
+                if prepared is None:
+                    writer.skipped += 1
+                else:
+                    writer.write(item, prepared)
+                advance(item.size if prepared is not None else 0)
         writer.commit()
     except BaseException:
         mem.rollback()  # the uncommitted batch: complete documents only ever land together
@@ -543,80 +457,6 @@ def run_ingest(
         if bar is not None:
             bar.close()
     return writer.report(time.perf_counter() - started)
-
-
-def _prepared(
-    items: Iterator[Source | tuple[str, str]], writer: _Writer, options: _Options, workers: int
-) -> Iterator[tuple[Source | tuple[str, str], _Prepared | None]]:
-    """Each item with its prepared result (None when it is already in), in discovery order."""
-    if workers == 1:
-        for item in items:
-            if isinstance(item, tuple) or writer.already_in(item):
-                yield item, None
-            else:
-                yield item, _prepare(item, options)
-        return
-    pool = _Pool(workers, options)
-    window: collections.deque[tuple[Source | tuple[str, str], cf.Future[_Prepared] | None]] = collections.deque()
-    limit = 4 * workers
-    try:
-        for item in items:
-            if isinstance(item, tuple) or writer.already_in(item):
-                window.append((item, None))
-            else:
-                window.append((item, pool.submit(item)))
-            while len(window) > limit or (window and (window[0][1] is None or window[0][1].done())):
-                yield pool.take(window)
-        while window:
-            yield pool.take(window)
-    finally:
-        pool.close()
-
-
-class _Pool:
-    """A process pool that survives a worker's death: the source it was reading is reported as
-    failed, the pool is started afresh and the sources in flight are sent again."""
-
-    def __init__(self, workers: int, options: _Options) -> None:
-        self.workers = workers
-        self.options = options
-        self.executor = self._start()
-        self.broken_in_a_row = 0
-
-    def _start(self) -> cf.ProcessPoolExecutor:
-        # spawn, not fork: the writer has threads (tantivy, arrow), which fork would copy mid-flight.
-        context = multiprocessing.get_context("spawn")
-        return cf.ProcessPoolExecutor(self.workers, mp_context=context, initializer=_ignore_sigint)
-
-    def submit(self, source: Source) -> cf.Future[_Prepared]:
-        return self.executor.submit(_prepare, source, self.options)
-
-    def take(
-        self, window: collections.deque[tuple[Source | tuple[str, str], cf.Future[_Prepared] | None]]
-    ) -> tuple[Source | tuple[str, str], _Prepared | None]:
-        head, future = window.popleft()
-        if future is None:
-            return head, None
-        try:
-            result = future.result()
-        except cf.process.BrokenProcessPool:
-            self.broken_in_a_row += 1
-            if self.broken_in_a_row >= 3:
-                raise MemvidError(
-                    "ingest worker processes keep dying at start; a script that calls ingest() with "
-                    "workers > 1 must do so under `if __name__ == '__main__':` (or pass workers=1)"
-                ) from None
-            self.executor.shutdown(wait=True, cancel_futures=True)
-            self.executor = self._start()
-            for i, (item, pending) in enumerate(window):
-                if pending is not None and isinstance(item, Source):
-                    window[i] = (item, self.submit(item))
-            return head, _Prepared(error="the worker process died (out of memory, or a crash in a parser)")
-        self.broken_in_a_row = 0
-        return head, result
-
-    def close(self) -> None:
-        self.executor.shutdown(wait=True, cancel_futures=True)
 
 
 class _Bar:

@@ -1,0 +1,145 @@
+"""The worker processes: a helper that dies, what a helper imports, and the bound on sources in flight."""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from memvid import Memvid
+from memvid.ingest import JsonMapping
+from memvid.ingest.prepare import Options, prepare
+from memvid.ingest.sources import Source, discover
+from memvid.ingest.workers import IN_FLIGHT_PER_WORKER, _Helpers, _Slot, prepared_in_order
+
+# A JSON mapping field whose name kills the process that compares it with a record's "crash-here" key:
+# a parser that crashes its process on one chosen file. In the process whose pid is in CRASH_SPARE_PID
+# (the caller) it raises instead, so if the caller ever read that file the test would fail, not die.
+CRASH_KEY = """
+import os, signal
+
+class CrashKey(str):
+    def __hash__(self):
+        return hash("crash-here")
+
+    def __eq__(self, other):
+        if str.__eq__(other, "crash-here"):
+            if os.getpid() == int(os.environ["CRASH_SPARE_PID"]):
+                raise RuntimeError("the caller read the file meant for a helper")
+            os.kill(os.getpid(), signal.SIGKILL)
+        return str.__eq__(self, other)
+
+    __ne__ = str.__ne__
+"""
+
+HARNESS = """
+import json, os, sys
+from memvid import Memvid
+from memvid.ingest import JsonMapping
+from crashkey import CrashKey
+
+os.environ["CRASH_SPARE_PID"] = str(os.getpid())
+mapping = JsonMapping(text="body", metadata=("team", CrashKey("unused")))
+with Memvid.create(sys.argv[1]) as mem:
+    report = mem.ingest(sys.argv[2], workers=int(sys.argv[3]), json_mapping=mapping, commit_every=5)
+print(json.dumps(report.to_dict()))
+"""
+
+
+def _records(root: Path, n: int, crash: int) -> list[Path]:
+    root.mkdir()
+    files = []
+    for i in range(n):
+        record = {"body": f"Record {i} says something about tea.", "team": f"t{i}"}
+        if i == crash:
+            record["crash-here"] = True
+        path = root / f"r{i:02d}.jsonl"
+        path.write_text(json.dumps(record) + "\n", encoding="utf-8")
+        files.append(path)
+    return files
+
+
+def test_a_helper_that_dies_fails_its_file_and_the_run_goes_on(tmp_path: Path) -> None:
+    # With workers=2 the one helper is given the first 4 sources before the caller reads any, so the
+    # second file is read in a helper; the helper first answers for the first file, then dies.
+    files = _records(tmp_path / "src", 14, crash=1)
+    (tmp_path / "crashkey.py").write_text(CRASH_KEY, encoding="utf-8")
+    capsule = tmp_path / "c.mv2"
+    done = subprocess.run(
+        [sys.executable, "-c", HARNESS, str(capsule), str(tmp_path / "src"), "2"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["failed"] == [
+        {"source": str(files[1]), "reason": "the worker process died (killed by SIGKILL, out of memory?)"}
+    ]
+    assert (report["files"], report["documents"]) == (14, 13)
+    with Memvid.open(capsule, read_only=True) as mem:
+        assert mem.verify().ok
+        docs = Counter(f.uri for f in mem.frames(kind="document"))
+        assert sorted(docs) == sorted(p.resolve().as_uri() + "#record=1" for p in files if p != files[1])
+        assert set(docs.values()) == {1}
+        assert {f.metadata["fields"]["team"] for f in mem.frames(kind="document")} == {
+            f"t{i}" for i in range(14) if i != 1
+        }
+
+
+def test_a_helper_imports_no_pyarrow_numpy_or_tantivy(tmp_path: Path) -> None:
+    maps_of = Path(f"/proc/{os.getpid()}/maps")
+    if not maps_of.exists():
+        pytest.skip("needs /proc")
+    (tmp_path / "a.md").write_text("# A\n\nSome text.\n", encoding="utf-8")
+    (source,) = discover([tmp_path / "a.md"])
+    assert isinstance(source, Source)
+    options = Options(100, 10, None, JsonMapping())
+    helpers = _Helpers(1, options)
+    try:
+        (helper,) = helpers.helpers
+        window = collections.deque([_Slot(0, source)])
+        helpers.assign(window)
+        while not window[0].done:
+            helpers.collect(wait=True)
+        assert window[0].result == prepare(source, options)
+        maps = Path(f"/proc/{helper.process.pid}/maps").read_text()
+    finally:
+        helpers.close(kill=False)
+    assert "libarrow" in maps_of.read_text()  # this process has them: the check can see a library
+    for library in ("libarrow", "_multiarray_umath", "tantivy"):
+        assert library not in maps, library
+
+
+def test_no_more_sources_in_flight_than_the_bound(tmp_path: Path) -> None:
+    root = tmp_path / "src"
+    root.mkdir()
+    for i in range(60):
+        (root / f"n{i:02d}.md").write_text(f"# Note {i}\n\n" + "A sentence of text. " * (i % 7 + 1), encoding="utf-8")
+    options = Options(80, 10, None, JsonMapping())
+    for workers in (2, 3):
+        taken = 0
+
+        def counted() -> Iterator[Source | tuple[str, str]]:
+            nonlocal taken
+            for item in discover([root]):
+                taken += 1
+                yield item
+
+        given = 0
+        for item, prepared in prepared_in_order(counted(), lambda s: s.name.endswith("7.md"), options, workers):
+            given += 1
+            assert taken - given < IN_FLIGHT_PER_WORKER * workers
+            assert isinstance(item, Source)
+            assert Path(item.name).name == f"n{given - 1:02d}.md"  # in discovery order
+            assert prepared == (None if item.name.endswith("7.md") else prepare(item, options))
+        assert given == taken == 60
