@@ -23,7 +23,8 @@ and, node by node: the level in the node equals the level in the table and lies 
 list; every neighbour slot names a node, and one reached at level ``l`` has a level of
 at least ``l``; keys are distinct frame ids inside the segment's id range. A blob that
 passes is a graph usearch can walk without leaving it. The check is vectorised (numpy)
-and costs a few tens of milliseconds per 100k nodes, once per blob a process opens.
+and costs about 50 ms per 100k nodes on a quiet core (usearch's own view: 10 ms), once per
+blob a process opens.
 """
 
 from __future__ import annotations
@@ -46,9 +47,8 @@ _KEY_U64: Final = 14
 _SLOT_U32: Final = 15
 _MAX_CONNECTIVITY: Final = 1024
 _MAX_LEVEL: Final = 64
-_CHUNK: Final = 1 << 15  # nodes checked per step (bounds the index arrays' memory)
+_CHUNK: Final = 1 << 13  # nodes checked per step (bounds the gather arrays to ~10 MiB)
 
-_U64 = npt.NDArray[np.uint64]
 _I64 = npt.NDArray[np.int64]
 
 
@@ -56,32 +56,14 @@ def _corrupt(problem: str) -> CorruptCapsuleError:
     return CorruptCapsuleError(f"a vector index block is malformed: {problem}", kind="vec")
 
 
-class _Reader:
-    """Little-endian integers at arbitrary (unaligned) byte positions of one buffer."""
+def _rows(data: npt.NDArray[np.uint8], at: _I64, width: int) -> npt.NDArray[np.uint8]:
+    """The ``width`` bytes at each offset of ``at``, one row each (C-contiguous)."""
+    rows: npt.NDArray[np.uint8] = data[at[:, None] + np.arange(width)]
+    return rows
 
-    def __init__(self, blob: bytes | bytearray | memoryview) -> None:
-        self.bytes = np.frombuffer(blob, dtype=np.uint8)
-        n = len(self.bytes)
-        # Four u32 views, shifted by 0-3 bytes, so any position is one aligned read away.
-        self._u32 = [np.frombuffer(blob, dtype="<u4", offset=k, count=(n - k) // 4) for k in range(4)]
 
-    def u32(self, pos: _I64) -> npt.NDArray[np.uint32]:
-        out = np.empty(pos.shape, dtype=np.uint32)
-        shift = pos & 3
-        for k in range(4):
-            here = shift == k
-            out[here] = self._u32[k][(pos[here] - k) >> 2]
-        return out
-
-    def u64(self, pos: _I64) -> _U64:
-        return self.u32(pos).astype(np.uint64) | (self.u32(pos + 4).astype(np.uint64) << np.uint64(32))
-
-    def i16(self, pos: _I64) -> npt.NDArray[np.int16]:
-        b = self.bytes
-        return (b[pos].astype(np.uint16) | (b[pos + 1].astype(np.uint16) << 8)).view(np.int16)
-
-    def scalar(self, pos: int, size: int) -> int:
-        return int.from_bytes(self.bytes[pos : pos + size].tobytes(), "little")
+def _scalar(data: npt.NDArray[np.uint8], pos: int, size: int) -> int:
+    return int.from_bytes(data[pos : pos + size].tobytes(), "little")
 
 
 def check_hnsw(
@@ -102,8 +84,8 @@ def check_hnsw(
     size = memoryview(blob).nbytes
     if size < 8:
         raise _corrupt("shorter than its vectors header")
-    r = _Reader(blob)
-    nvec, cols = r.scalar(0, 4), r.scalar(4, 4)
+    data = np.frombuffer(blob, dtype=np.uint8)
+    nvec, cols = _scalar(data, 0, 4), _scalar(data, 4, 4)
     if nvec == 0 or nvec > rows:
         raise _corrupt(f"{nvec} vectors for a segment of {rows} frames")
     if cols == 0 or cols % width or (dim is not None and cols != dim * width):
@@ -113,15 +95,15 @@ def check_hnsw(
     levels_at = graph + _GRAPH_HEADER
     if levels_at + 2 * nvec > size:
         raise _corrupt("shorter than its vectors, head and level table")
-    if r.bytes[head : head + 7].tobytes() != _MAGIC:
+    if data[head : head + 7].tobytes() != _MAGIC:
         raise _corrupt("no usearch head after the vectors")
-    major, minor = r.scalar(head + 7, 2), r.scalar(head + 9, 2)
-    metric, scalar, key_kind, slot_kind = (int(x) for x in r.bytes[head + 13 : head + 17])
+    major, minor = _scalar(data, head + 7, 2), _scalar(data, head + 9, 2)
+    metric, scalar, key_kind, slot_kind = (int(x) for x in data[head + 13 : head + 17])
     present, deleted, dims, multi = (
-        r.scalar(head + 17, 8),
-        r.scalar(head + 25, 8),
-        r.scalar(head + 33, 8),
-        int(r.bytes[head + 41]),
+        _scalar(data, head + 17, 8),
+        _scalar(data, head + 25, 8),
+        _scalar(data, head + 33, 8),
+        int(data[head + 41]),
     )
     if major != 2 or minor < 10:
         raise _corrupt(f"usearch format {major}.{minor}, not 2.10 or later")
@@ -129,7 +111,7 @@ def check_hnsw(
         raise _corrupt(f"metric/scalar/key/slot kinds {(metric, scalar, key_kind, slot_kind)}")
     if present != nvec or deleted != 0 or dims != cols // width or multi != 0:
         raise _corrupt(f"head counts {present} present, {deleted} deleted, {dims} dims for {nvec} vectors")
-    count, conn, conn0, max_level, entry = (r.scalar(graph + 8 * i, 8) for i in range(5))
+    count, conn, conn0, max_level, entry = (_scalar(data, graph + 8 * i, 8) for i in range(5))
     if count != nvec:
         raise _corrupt(f"{count} graph nodes for {nvec} vectors")
     if not 2 <= conn <= _MAX_CONNECTIVITY or not conn <= conn0 <= 2 * _MAX_CONNECTIVITY:
@@ -154,13 +136,15 @@ def check_hnsw(
     for start in range(0, count, _CHUNK):
         at = offsets[start : start + _CHUNK]
         lv = levels[start : start + _CHUNK]
-        keys[start : start + _CHUNK] = r.u64(at)
-        if not np.array_equal(r.i16(at + 8).astype(np.int64), lv):
+        node = _rows(data, at, base_bytes)  # key, level, base neighbour list
+        keys[start : start + _CHUNK] = np.ascontiguousarray(node[:, :8]).view("<u8")[:, 0]
+        if not np.array_equal(np.ascontiguousarray(node[:, 8:10]).view("<i2")[:, 0], lv):
             raise _corrupt("a node's level differs from the level table")
-        _check_lists(r, at + 10, np.ones(len(at), bool), conn0, count, levels, 0)
+        _check_lists(np.ascontiguousarray(node[:, 10:]).view("<u4"), conn0, count, levels, 0)
         for level in range(1, max_level + 1):
-            has = lv >= level
-            _check_lists(r, at + base_bytes + (level - 1) * upper_bytes, has, conn, count, levels, level)
+            upper = at[lv >= level] + base_bytes + (level - 1) * upper_bytes
+            if len(upper):
+                _check_lists(_rows(data, upper, upper_bytes).view("<u4"), conn, count, levels, level)
     if int(keys.min()) < first_id or int(keys.max()) > last_id:
         raise _corrupt(f"keys outside the segment's frame ids {first_id}..{last_id}")
     if len(np.unique(keys)) != count:
@@ -168,19 +152,13 @@ def check_hnsw(
     return count
 
 
-def _check_lists(
-    r: _Reader, at: _I64, has: npt.NDArray[np.bool_], capacity: int, count: int, levels: _I64, level: int
-) -> None:
-    """The neighbour lists starting at ``at`` (where ``has``): counts within ``capacity``,
-    slots naming nodes whose level is at least ``level``."""
-    at = at[has]
-    if not len(at):
-        return
-    counts = r.u32(at).astype(np.int64)
+def _check_lists(lists: npt.NDArray[np.uint32], capacity: int, count: int, levels: _I64, level: int) -> None:
+    """Neighbour lists, one a row (``count`` then ``capacity`` slots): counts within
+    ``capacity``, used slots naming nodes whose level is at least ``level``."""
+    counts = lists[:, 0].astype(np.int64)
     if int(counts.max()) > capacity:
         raise _corrupt(f"a level-{level} neighbour list of {int(counts.max())} over its {capacity} slots")
-    used = np.arange(capacity) < counts[:, None]
-    slots = r.u32((at[:, None] + 4 + 4 * np.arange(capacity))[used]).astype(np.int64)
+    slots = lists[:, 1:][np.arange(capacity) < counts[:, None]].astype(np.int64)
     if len(slots) and int(slots.max()) >= count:
         raise _corrupt(f"a level-{level} neighbour slot {int(slots.max())} outside {count} nodes")
     if level and len(slots) and int(levels[slots].min()) < level:
