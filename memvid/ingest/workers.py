@@ -2,9 +2,10 @@
 
 ::
 
-    discovery --> window (at most 4 x workers sources, in discovery order) --> the writer
+    discovery --> window (at most 64 x workers sources and 16 MiB x workers of them,
+                    |    in discovery order) --> the writer
                     |  each source is read by
-                    +--> a helper process (up to 4 queued each), or
+                    +--> a helper process (up to 64 queued each), or
                     +--> the calling process itself, when every helper is full
 
 ``workers=N`` means N processes read: the calling process, which also writes,
@@ -18,9 +19,10 @@ pyarrow, numpy and tantivy; nothing a helper needs), so it is ready in tens of
 milliseconds, and it does not re-import the caller's ``__main__`` module as
 ``multiprocessing``'s ``spawn`` would, so ``ingest()`` needs no
 ``if __name__ == "__main__":`` guard. Messages are pickles with a length
-prefix, over the helper's standard input and output; a task is a few hundred
-bytes (standard input's bytes are read by the caller, never sent), so writing
-one never blocks on a full pipe.
+prefix, over the helper's standard input and output; the caller writes tasks
+without blocking (what a full pipe does not take waits in an outbox), so it
+never waits on a helper that is itself waiting for the caller to read its
+results. Standard input's bytes are read by the caller, never sent.
 
 A helper works through its queue in order, so when one dies (killed for
 memory, a crash in a parser), the source it was reading is the first of its
@@ -32,6 +34,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import json
 import os
 import pickle
 import select
@@ -47,11 +50,14 @@ from memvid.errors import MemvidError
 from memvid.ingest.prepare import Options, Prepared, prepare
 from memvid.ingest.sources import Source
 
-__all__ = ["IN_FLIGHT_PER_WORKER", "prepared_in_order", "serve"]
+__all__ = ["IN_FLIGHT_BYTES_PER_WORKER", "IN_FLIGHT_PER_WORKER", "prepared_in_order", "serve"]
 
-IN_FLIGHT_PER_WORKER: Final = 4
-"""Sources taken from discovery and not yet written, per worker: the pipeline's memory bound."""
-_QUEUE: Final = 4  # sources queued to one helper, the one it is reading included
+IN_FLIGHT_PER_WORKER: Final = 64
+IN_FLIGHT_BYTES_PER_WORKER: Final = 16 << 20
+"""Sources taken from discovery and not yet written, per worker, at most: so many, and so many bytes
+of them (the last one taken may go over). With the uncommitted batch, the pipeline's memory
+bound. Deep enough that a helper has work queued for the whole of a commit (a tenth of a second or
+more), during which the caller neither reads results nor hands out sources."""
 _HEADER: Final = struct.Struct("<Q")
 _BOOT_FAILURES: Final = 3  # helpers in a row that die before they are ready: something is wrong with starting them
 
@@ -122,58 +128,65 @@ class _Slot:
 
     seq: int
     item: Item
+    size: int = 0
     result: Prepared | None = None
     done: bool = False
-    helper: _Helper | None = None
-    caller_only: bool = False  # standard input: its bytes stay in the calling process
 
 
 class _Helper:
-    """One helper process, the sources queued to it in order, and its undecoded output."""
+    """One helper process, the sources queued to it in order, what it has not yet been sent, and
+    what it has sent that is not yet a whole message."""
 
     def __init__(self, options: bytes) -> None:
         package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
         config = {"path": sys.path, "package": package, "init": os.path.join(package, "__init__.py")}
         self.process = subprocess.Popen(
-            [sys.executable, "-c", _BOOT, _json(config)], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+            [sys.executable, "-c", _BOOT, json.dumps(config)], stdin=subprocess.PIPE, stdout=subprocess.PIPE
         )
         assert self.process.stdin is not None and self.process.stdout is not None
         self.tasks = self.process.stdin.fileno()
+        os.set_blocking(self.tasks, False)
         self.results = self.process.stdout.fileno()
         self.queue: collections.deque[_Slot] = collections.deque()
-        self.buffer = bytearray()
+        self.outbox = bytearray()
+        self.inbox = bytearray()
         self.ready = False
-        self.alive = self._write(options)
+        self._post(options)
 
-    def give(self, slot: _Slot) -> bool:
-        assert isinstance(slot.item, Source)
-        slot.helper = self
+    def give(self, slot: _Slot) -> None:
         self.queue.append(slot)
-        self.alive = self.alive and self._write(pickle.dumps((slot.seq, slot.item), protocol=pickle.HIGHEST_PROTOCOL))
-        return self.alive
+        self._post(pickle.dumps((slot.seq, slot.item), protocol=pickle.HIGHEST_PROTOCOL))
 
-    def _write(self, body: bytes) -> bool:
-        data = memoryview(_HEADER.pack(len(body)) + body)
+    def _post(self, body: bytes) -> None:
+        self.outbox += _HEADER.pack(len(body))
+        self.outbox += body
+        self.flush()
+
+    def flush(self) -> None:
+        """Write what the pipe takes now, without blocking."""
         try:
-            while data:
-                data = data[os.write(self.tasks, data) :]
-        except OSError:  # the helper is gone; its end of output tells the rest
-            return False
-        return True
+            while self.outbox:
+                del self.outbox[: os.write(self.tasks, self.outbox)]
+        except BlockingIOError:
+            pass
+        except OSError:  # the helper is gone: the end of its output tells the rest
+            self.outbox.clear()
 
     def read(self) -> list[Any] | None:
         """The messages now complete in the helper's output; ``None`` at its end (the helper died)."""
         data = os.read(self.results, 1 << 20)
         if not data:
             return None
-        self.buffer += data
+        self.inbox += data
         messages = []
-        while len(self.buffer) >= _HEADER.size:
-            (size,) = _HEADER.unpack_from(self.buffer)
-            if len(self.buffer) < _HEADER.size + size:
+        at = 0
+        while len(self.inbox) - at >= _HEADER.size:
+            (size,) = _HEADER.unpack_from(self.inbox, at)
+            if len(self.inbox) - at < _HEADER.size + size:
                 break
-            messages.append(pickle.loads(self.buffer[_HEADER.size : _HEADER.size + size]))
-            del self.buffer[: _HEADER.size + size]
+            messages.append(pickle.loads(memoryview(self.inbox)[at + _HEADER.size : at + _HEADER.size + size]))
+            at += _HEADER.size + size
+        del self.inbox[:at]
         return messages
 
     def death(self) -> str:
@@ -202,35 +215,32 @@ class _Helper:
             self.process.wait()
 
 
-def _json(value: Any) -> str:
-    import json
-
-    return json.dumps(value)
-
-
 class _Helpers:
-    """The helper processes of one run; replaces one that dies."""
+    """The helper processes of one run, and the sources no one has yet, in order; replaces a
+    helper that dies."""
 
-    def __init__(self, count: int, options: Options) -> None:
-        self.count = count
+    def __init__(self, count: int, options: Options, queue: int) -> None:
         self.options = pickle.dumps(options, protocol=pickle.HIGHEST_PROTOCOL)
+        self.queue = queue
         self.helpers = [_Helper(self.options) for _ in range(count)]
+        self.todo: collections.deque[_Slot] = collections.deque()
         self.boot_failures = 0
 
-    def assign(self, window: collections.deque[_Slot]) -> None:
-        """Queue the window's unassigned sources, in order, to the helpers with room."""
-        for slot in window:
-            if slot.done or slot.helper is not None or slot.caller_only:
-                continue
+    def assign(self) -> None:
+        """Hand the sources no one has, in order, to the helpers with room."""
+        while self.todo:
             helper = min(self.helpers, key=lambda h: len(h.queue))
-            if len(helper.queue) >= _QUEUE:
+            if len(helper.queue) >= self.queue:
                 return
-            helper.give(slot)
+            helper.give(self.todo.popleft())
 
     def collect(self, *, wait: bool) -> None:
         """Take the results that have come (waiting for one if ``wait``); replace a helper that died."""
         by_fd = {h.results: h for h in self.helpers}
-        readable, _, _ = select.select(list(by_fd), [], [], None if wait else 0)
+        sending = {h.tasks: h for h in self.helpers if h.outbox}
+        readable, writable, _ = select.select(list(by_fd), list(sending), [], None if wait else 0)
+        for fd in writable:
+            sending[fd].flush()
         for fd in readable:
             helper = by_fd[fd]
             messages = helper.read()
@@ -245,14 +255,14 @@ class _Helpers:
                 seq, result = message
                 slot = helper.queue.popleft()
                 assert slot.seq == seq, (slot.seq, seq)
-                slot.result, slot.done, slot.helper = result, True, None
+                slot.result, slot.done = result, True
 
     def _replace(self, helper: _Helper) -> None:
         reason = helper.death()
         helper.stop(kill=True)
         if helper.ready and helper.queue:
             culprit = helper.queue.popleft()  # a helper reads its queue in order: the first is the one it was on
-            culprit.result, culprit.done, culprit.helper = Prepared(error=reason), True, None
+            culprit.result, culprit.done = Prepared(error=reason), True
         else:
             self.boot_failures += 1
             if self.boot_failures >= _BOOT_FAILURES:
@@ -260,8 +270,7 @@ class _Helpers:
                     f"ingest worker processes die as they start ({reason}); see the errors above, "
                     "or pass workers=1 to read in this process"
                 )
-        for slot in helper.queue:
-            slot.helper = None  # back to the window, for the next helper or the caller
+        self.todo.extendleft(reversed(helper.queue))  # they come before every source not yet handed out
         self.helpers[self.helpers.index(helper)] = _Helper(self.options)
 
     def close(self, *, kill: bool) -> None:
@@ -276,22 +285,26 @@ def prepared_in_order(
     workers: int,
 ) -> Generator[tuple[Item, Prepared | None], None, None]:
     """Each item with what it gave, in the order of ``items``: ``None`` for a discovery failure
-    or a source ``already_in`` the capsule. At most ``IN_FLIGHT_PER_WORKER * workers`` items are
-    taken from ``items`` and not yet given back, whatever the consumer does between two."""
+    or a source ``already_in`` the capsule. Whatever the consumer does between two, at most
+    ``IN_FLIGHT_PER_WORKER * workers`` items are taken from ``items`` and not yet given back, and
+    the sizes of all but the last taken add up to less than ``IN_FLIGHT_BYTES_PER_WORKER * workers``."""
     if workers == 1:
         for item in items:
             skip = isinstance(item, tuple) or already_in(item)
             yield item, None if skip else prepare(item, options)  # type: ignore[arg-type]
         return
     limit = IN_FLIGHT_PER_WORKER * workers
-    helpers = _Helpers(workers - 1, options)
+    limit_bytes = IN_FLIGHT_BYTES_PER_WORKER * workers
+    helpers = _Helpers(workers - 1, options, IN_FLIGHT_PER_WORKER)
     window: collections.deque[_Slot] = collections.deque()
+    mine: collections.deque[_Slot] = collections.deque()  # standard input: its bytes stay here
+    in_flight_bytes = 0
     seq = 0
     exhausted = False
     finished = False
     try:
         while True:
-            while not exhausted and len(window) < limit:
+            while not exhausted and len(window) < limit and (in_flight_bytes < limit_bytes or not window):
                 found = next(items, None)
                 if found is None:
                     exhausted = True
@@ -300,12 +313,15 @@ def prepared_in_order(
                 seq += 1
                 if isinstance(found, tuple) or already_in(found):
                     slot.done = True
-                elif found.data is not None:
-                    slot.caller_only = True
+                else:
+                    slot.size = found.size
+                    in_flight_bytes += found.size
+                    (mine if found.data is not None else helpers.todo).append(slot)
                 window.append(slot)
-            helpers.assign(window)
+            helpers.assign()
             while window and window[0].done:
                 head = window.popleft()
+                in_flight_bytes -= head.size
                 yield head.item, head.result
             if not window:
                 if exhausted:
@@ -315,10 +331,10 @@ def prepared_in_order(
             if window[0].done:
                 continue
             # Every helper is full: the caller reads the first source nobody has, rather than wait.
-            mine = next((s for s in window if not s.done and s.helper is None), None)
-            if mine is not None:
-                assert isinstance(mine.item, Source)
-                mine.result, mine.done = prepare(mine.item, options), True
+            if mine or helpers.todo:
+                slot = (mine or helpers.todo).popleft()
+                assert isinstance(slot.item, Source)
+                slot.result, slot.done = prepare(slot.item, options), True
                 continue
             helpers.collect(wait=True)
         finished = True

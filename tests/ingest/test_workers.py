@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import collections
 import json
 import os
 import subprocess
@@ -15,9 +14,10 @@ import pytest
 
 from memvid import Memvid
 from memvid.ingest import JsonMapping
+from memvid.ingest import workers as workers_module
 from memvid.ingest.prepare import Options, prepare
 from memvid.ingest.sources import Source, discover
-from memvid.ingest.workers import IN_FLIGHT_PER_WORKER, _Helpers, _Slot, prepared_in_order
+from memvid.ingest.workers import IN_FLIGHT_BYTES_PER_WORKER, IN_FLIGHT_PER_WORKER, _Helpers, _Slot, prepared_in_order
 
 # A JSON mapping field whose name kills the process that compares it with a record's "crash-here" key:
 # a parser that crashes its process on one chosen file. In the process whose pid is in CRASH_SPARE_PID
@@ -67,7 +67,7 @@ def _records(root: Path, n: int, crash: int) -> list[Path]:
 
 
 def test_a_helper_that_dies_fails_its_file_and_the_run_goes_on(tmp_path: Path) -> None:
-    # With workers=2 the one helper is given the first 4 sources before the caller reads any, so the
+    # With workers=2 the one helper is queued the first sources before the caller reads any, so the
     # second file is read in a helper; the helper first answers for the first file, then dies.
     files = _records(tmp_path / "src", 14, crash=1)
     (tmp_path / "crashkey.py").write_text(CRASH_KEY, encoding="utf-8")
@@ -104,14 +104,15 @@ def test_a_helper_imports_no_pyarrow_numpy_or_tantivy(tmp_path: Path) -> None:
     (source,) = discover([tmp_path / "a.md"])
     assert isinstance(source, Source)
     options = Options(100, 10, None, JsonMapping())
-    helpers = _Helpers(1, options)
+    helpers = _Helpers(1, options, 4)
     try:
         (helper,) = helpers.helpers
-        window = collections.deque([_Slot(0, source)])
-        helpers.assign(window)
-        while not window[0].done:
+        slot = _Slot(0, source)
+        helpers.todo.append(slot)
+        helpers.assign()
+        while not slot.done:
             helpers.collect(wait=True)
-        assert window[0].result == prepare(source, options)
+        assert slot.result == prepare(source, options)
         maps = Path(f"/proc/{helper.process.pid}/maps").read_text()
     finally:
         helpers.close(kill=False)
@@ -120,26 +121,36 @@ def test_a_helper_imports_no_pyarrow_numpy_or_tantivy(tmp_path: Path) -> None:
         assert library not in maps, library
 
 
-def test_no_more_sources_in_flight_than_the_bound(tmp_path: Path) -> None:
+@pytest.mark.parametrize("bytes_per_worker", [IN_FLIGHT_BYTES_PER_WORKER, 300])
+def test_no_more_sources_in_flight_than_the_bound(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, bytes_per_worker: int
+) -> None:
     root = tmp_path / "src"
     root.mkdir()
-    for i in range(60):
-        (root / f"n{i:02d}.md").write_text(f"# Note {i}\n\n" + "A sentence of text. " * (i % 7 + 1), encoding="utf-8")
+    for i in range(300):
+        (root / f"n{i:03d}.md").write_text(f"# Note {i}\n\n" + "A sentence of text. " * (i % 7 + 1), encoding="utf-8")
+    monkeypatch.setattr(workers_module, "IN_FLIGHT_BYTES_PER_WORKER", bytes_per_worker)
     options = Options(80, 10, None, JsonMapping())
-    for workers in (2, 3):
-        taken = 0
+    taken: list[Source] = []
 
-        def counted() -> Iterator[Source | tuple[str, str]]:
-            nonlocal taken
-            for item in discover([root]):
-                taken += 1
-                yield item
-
-        given = 0
-        for item, prepared in prepared_in_order(counted(), lambda s: s.name.endswith("7.md"), options, workers):
-            given += 1
-            assert taken - given < IN_FLIGHT_PER_WORKER * workers
+    def counted() -> Iterator[Source | tuple[str, str]]:
+        for item in discover([root]):
             assert isinstance(item, Source)
-            assert Path(item.name).name == f"n{given - 1:02d}.md"  # in discovery order
-            assert prepared == (None if item.name.endswith("7.md") else prepare(item, options))
-        assert given == taken == 60
+            taken.append(item)
+            yield item
+
+    def skipped(source: Source) -> bool:
+        return source.name.endswith("7.md")
+
+    for workers in (2, 3):
+        taken.clear()
+        given = 0
+        for item, prepared in prepared_in_order(counted(), skipped, options, workers):
+            given += 1
+            in_flight = taken[given:]  # taken and not yet given back
+            assert len(in_flight) < IN_FLIGHT_PER_WORKER * workers
+            assert sum(s.size for s in in_flight[:-1] if not skipped(s)) < bytes_per_worker * workers
+            assert isinstance(item, Source)
+            assert Path(item.name).name == f"n{given - 1:03d}.md"  # in discovery order
+            assert prepared == (None if skipped(item) else prepare(item, options))
+        assert given == len(taken) == 300
