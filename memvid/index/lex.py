@@ -28,8 +28,9 @@ from typing import Any, Final
 
 import tantivy
 
-from memvid.errors import CorruptCapsuleError, InvalidInputError
+from memvid.errors import CorruptCapsuleError, InvalidInputError, MemvidError
 from memvid.format.block import BlockRef
+from memvid.index.lex_vet import mark_vetted, vet, vet_key
 from memvid.storage.cache import materialize, scratch_dir
 
 __all__ = ["LexIndex", "LexState", "LexWorkspace", "analyzer", "schema"]
@@ -140,6 +141,13 @@ class LexState:
         return {name: ref.digest.hex() for name, ref in self.files.items()}
 
 
+def _vetter(capsule_uuid: str, state: LexState) -> Callable[[Path], None]:
+    """Checks a directory holding ``state``'s files in another process before this one
+    opens them (:mod:`memvid.index.lex_vet`)."""
+    key = vet_key(state.digests())
+    return lambda directory: vet(directory, capsule_uuid, key)
+
+
 def _document(doc: LexDoc) -> tantivy.Document:
     d = tantivy.Document()
     d.add_unsigned("frame_id", doc.frame_id)
@@ -221,7 +229,9 @@ class LexWorkspace:
                 self.through = 0
                 self._base_files = set()
             else:
-                materialize(self._uuid, state.key, state.digests(), read, dest=self._dir)
+                materialize(
+                    self._uuid, state.key, state.digests(), read, dest=self._dir, vet=_vetter(self._uuid, state)
+                )
                 self._index = tantivy.Index.open(str(self._dir))
                 self.through = state.through
                 self._base_files = set(state.files)
@@ -244,7 +254,9 @@ class LexWorkspace:
         return names, fresh
 
     def confirm(self, state: LexState) -> None:
-        """The capsule committed the checkpoint ``state``, which the directory now is."""
+        """The capsule committed the checkpoint ``state``, which the directory now is
+        (built here, so it needs no vetting: see :mod:`memvid.index.lex_vet`)."""
+        mark_vetted(self._uuid, vet_key(state.digests()))
         self._base = state.key
         self._base_files = set(state.files)
 
@@ -276,6 +288,8 @@ def _malformed_is_corrupt() -> Iterator[None]:
     ``PanicException``, a ``BaseException``): both mean a damaged capsule."""
     try:
         yield
+    except MemvidError:
+        raise  # already says what is wrong (a CorruptCapsuleError is a ValueError too)
     except ValueError as exc:
         raise CorruptCapsuleError(f"the lexical index does not load: {exc}", kind="lex") from exc
     except BaseException as exc:
@@ -307,14 +321,16 @@ class LexIndex:
         with _malformed_is_corrupt():
             if tail is None:
                 assert state is not None
-                return cls(tantivy.Index.open(str(materialize(capsule_uuid, state.key, state.digests(), read))))
+                view = materialize(capsule_uuid, state.key, state.digests(), read, vet=_vetter(capsule_uuid, state))
+                return cls(tantivy.Index.open(str(view)))
             key, docs = tail
 
             def build(directory: Path) -> None:
                 index = tantivy.Index.open(str(directory)) if state else tantivy.Index(schema(), path=str(directory))
                 _write(index, list(docs()), [])
 
-            view = materialize(capsule_uuid, key, state.digests() if state else {}, read, build=build)
+            vet = _vetter(capsule_uuid, state) if state else None
+            view = materialize(capsule_uuid, key, state.digests() if state else {}, read, build=build, vet=vet)
             return cls(tantivy.Index.open(str(view)))
 
     def parse(self, query: str) -> tantivy.Query:

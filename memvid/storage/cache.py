@@ -9,6 +9,9 @@ at any time is safe: it is rebuilt from the capsule on demand.
   holds read-only views, ``<uuid>/views/<key>/``: the files named as the index
   expects, written from verified capsule bytes, with their digests; a process
   re-hashes a view before its first use and rebuilds it if anything changed.
+- ``<uuid>/vetted/<key>`` marks a lexical checkpoint that this machine built or that
+  passed its vet in a separate process (:mod:`memvid.index.lex_vet`): empty files,
+  safe to delete (the next reader vets again).
 - Writers index in a private scratch directory under ``MEMVID_WORK_DIR`` (else
   ``/dev/shm`` when present, where tantivy's many fsyncs cost nothing, else the
   cache dir), removed when the handle closes.
@@ -89,9 +92,13 @@ def materialize(
     *,
     dest: Path | None = None,
     build: Callable[[Path], None] | None = None,
+    vet: Callable[[Path], None] | None = None,
 ) -> Path:
     """A directory holding ``files`` (name -> block digest hex), each written from
     ``read(name)``, which returns bytes verified against the capsule.
+
+    ``vet(directory)``, if given, runs once the files are written and before anything
+    else reads them (it raises to refuse them).
 
     With ``dest``, the files are written into that (writable, private) directory.
     Otherwise the result is a shared read-only view under ``key``, built once (with
@@ -103,6 +110,8 @@ def materialize(
     if dest is not None:
         for name in files:
             (dest / name).write_bytes(read(name))
+        if vet is not None:
+            vet(dest)
         return dest
     views = cache_root() / capsule_uuid / "views"
     view = views / key
@@ -116,6 +125,8 @@ def materialize(
     try:
         for name in files:
             (tmp / name).write_bytes(read(name))
+        if vet is not None:
+            vet(tmp)
         if build is not None:
             build(tmp)
         sums = {p.name: _digest(p.read_bytes()) for p in tmp.iterdir() if p.is_file() and not p.name.startswith(".")}
