@@ -146,7 +146,9 @@ def _malicious(r: dict[str, Any]) -> Row:
         "malicious inputs (`test_malicious.py`)",
         "named cases",
         f"{_n(r.get('cases', 0))} forged capsules (huge lengths, chain loops, zstd bombs, size mismatches, "
-        f"NUL and lone surrogates, a forged HNSW blob, tantivy panics): {_n(r.get('refused', 0))} refused, "
+        f"NUL and lone surrogates, a forged HNSW blob, forged tantivy files refused by the vet "
+        f"({_n(r.get('tantivy_forgeries_refused_by_vet', 0))}) and panics behind it "
+        f"({_n(r.get('tantivy_panics_caught', 0))})): {_n(r.get('refused', 0))} refused, "
         f"{_n(r.get('ignored_as_torn', 0))} ignored as a torn tail, {_n(r.get('read', 0))} read consistently; "
         f"zstd bomb peak {r.get('bomb_rss_mib_the_256_MiB_limit', '?')} MiB",
         "0",
@@ -158,6 +160,15 @@ def _lock(r: dict[str, Any]) -> Row:
         "lock after `kill -9` of the holder (`test_concurrency.py`)",
         f"{_n(r['kills'])} kills",
         f"next writer locked within {r['mean_ms']} ms on average, {r['max_ms']} ms at most (bar: 100 ms)",
+        "0",
+    )
+
+
+def _races(r: dict[str, Any]) -> Row:
+    return (
+        "racing writers (`test_concurrency.py`)",
+        f"{_n(r['races'])} races of {r['racers']} processes",
+        f"exactly one winner each time; wins per process {', '.join(_n(w) for w in r['wins_per_racer'])}",
         "0",
     )
 
@@ -194,6 +205,7 @@ ROWS: dict[str, Callable[[dict[str, Any]], Row]] = {
     "fuzz": _fuzz,
     "malicious": _malicious,
     "lock_after_kill": _lock,
+    "racing_writers": _races,
     "readers_and_mmap": _readers,
     "golden": _golden,
 }

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import time
 from pathlib import Path
@@ -28,7 +29,7 @@ import memvid
 from memvid import CapsuleLockedError, Memvid
 
 LOCK_KILLS = 100 if SOAK else 5
-RACES, RACERS = (100, 6) if SOAK else (3, 4)
+RACES, RACERS = (2000, 6) if SOAK else (100, 4)
 READER_COMMITS = 300 if SOAK else 40
 MMAP_COMMITS = 2000 if SOAK else 150  # about 10 frames each: 20,000 frames under soak
 
@@ -110,21 +111,35 @@ def test_overwriting_create_refuses_a_locked_capsule(tmp_path: Path, holder: str
 
 
 def test_racing_writers_exactly_one_wins(tmp_path: Path) -> None:
+    """RACERS processes try for the writer lock at once, RACES times; each race has
+    exactly one winner, who then lets go. The racers live across races (starting a
+    process per racer per race would cost a second a race), and the order in which
+    they are told to go is shuffled, so no racer is always the first to try."""
     path = tmp_path / "c.mv2"
     _ingest_capsule(path, 1)
-    for _ in range(RACES):
-        racers = [Child("lock_child.py", path, "race", stdin=True) for _ in range(RACERS)]
-        try:
-            time.sleep(0.3)  # let them all start up and wait on stdin
-            for racer in racers:
-                racer.send("go\n")
+    racers = [Child("lock_child.py", path, "races", stdin=True) for _ in range(RACERS)]
+    wins = [0] * RACERS
+    order = list(range(RACERS))
+    rng = random.Random(RACES)
+    try:
+        for _ in range(RACES):
+            rng.shuffle(order)
+            for i in order:
+                racers[i].send("go\n")
             answers = [racer.next_line(timeout=30) for racer in racers]
-        finally:
-            for racer in racers:
-                racer.close_stdin()
-            codes = [racer.finish() for racer in racers]
-        assert sorted(answers, key=str) == ["locked"] * (RACERS - 1) + ["won"], (answers, [r.stderr for r in racers])
-        assert codes == [0] * RACERS, [r.stderr for r in racers]
+            assert sorted(answers, key=str) == ["locked"] * (RACERS - 1) + ["won"], (
+                answers,
+                [r.stderr for r in racers],
+            )
+            winner = answers.index("won")
+            wins[winner] += 1
+            racers[winner].send("release\n")
+            assert racers[winner].next_line(timeout=30) == "released"
+    finally:
+        codes = [racer.finish() for racer in racers]
+    assert codes == [0] * RACERS, [r.stderr for r in racers]
+    assert sum(wins) == RACES
+    write_report("racing_writers", {"races": RACES, "racers": RACERS, "wins_per_racer": wins})
 
 
 def test_reader_during_commits_sees_a_committed_prefix(tmp_path: Path) -> None:

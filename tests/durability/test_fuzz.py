@@ -36,7 +36,7 @@ from memvid.storage import MemoryStorage
 
 TARGETS = ("header", "block_header", "manifest", "segment", "frames", "tombstones", "lex", "vec")
 EXAMPLES = 2000 if SOAK else 40
-VEC_EXAMPLES = 500 if SOAK else 12
+VEC_EXAMPLES = 2000 if SOAK else 12
 
 _FIGURES: dict[str, Any] = {}
 
