@@ -42,7 +42,7 @@ from memvid.errors import (
 from memvid.filters import compile_where
 from memvid.format.checksum import content_digest
 from memvid.format.header import HEADER_SIZE, Header
-from memvid.format.limits import MAX_EMBEDDING_DIM, MAX_FRAME_BYTES
+from memvid.format.limits import MAX_EMBEDDING_DIM, MAX_FRAME_BYTES, MAX_MESSAGE_BYTES
 from memvid.frame import (
     Frame,
     PutOptions,
@@ -634,6 +634,8 @@ class Memvid(_Reading):
         writer = self._writer_or_raise()
         if message is not None:
             check_text(message, "message", optional=False)
+            if len(message.encode("utf-8")) > MAX_MESSAGE_BYTES:
+                raise InvalidInputError(f"a commit message is at most {MAX_MESSAGE_BYTES} bytes of UTF-8")
         if not self._pending and not self._pending_dead:
             h = self._snapshot
             return CommitResult(h.manifest.seq, h.commit_id, from_us(h.manifest.time_us), (), ())

@@ -14,7 +14,7 @@ from typing import Any
 
 from memvid.errors import CorruptCapsuleError, LimitExceededError
 from memvid.format.block import BlockRef
-from memvid.format.limits import MAX_EMBEDDING_DIM, MAX_SEGMENTS
+from memvid.format.limits import MAX_EMBEDDING_DIM, MAX_JSON_ITEMS, MAX_SEGMENTS
 
 MANIFEST_VERSION = 1
 
@@ -141,10 +141,19 @@ def _bad(what: str, offset: int) -> CorruptCapsuleError:
 
 
 def _load(payload: bytes, offset: int, what: str) -> dict[str, Any]:
+    items = 0
+    for mark in (b",", b"[", b"{"):  # each count is a pass over up to 64 MiB: stop once over
+        items += payload.count(mark)
+        if items > MAX_JSON_ITEMS:
+            break
+    if items > MAX_JSON_ITEMS:
+        raise LimitExceededError(f"{what} at offset {offset} holds {items} JSON items (limit {MAX_JSON_ITEMS})")
     try:
         doc = json.loads(payload)
     except (UnicodeDecodeError, ValueError):
         raise _bad(f"{what} is not valid JSON", offset) from None
+    except RecursionError:
+        raise _bad(f"{what} nests too deeply", offset) from None
     if not isinstance(doc, dict):
         raise _bad(f"{what} is not a JSON object", offset)
     return doc

@@ -302,6 +302,46 @@ def test_zstd_bomb(empty: bytes, tmp_path: Path, declared: str) -> None:
     _FIGURES[f"bomb_rss_mib_{declared.replace(' ', '_')}"] = summary["max_rss_mib"]
 
 
+@pytest.mark.parametrize("where", ["manifest", "segment directory"])
+def test_json_nested_too_deeply(base: bytes, where: str) -> None:
+    """200,000 open brackets: Python's JSON parser gives up with RecursionError, which is
+    not a ValueError; it must come out as a MemvidError."""
+    forge = Forge(base)
+    if where == "manifest":
+        image = forge.commit(payload=b"[" * 200_000)
+    else:
+        _, seg, kind = next(r for r in forge.refs() if r[0] == "segment")
+        image = forge.commit(forge.replace_ref(seg, forge.append_block(kind, b'{"batches":' + b"[" * 200_000)))
+    stats = _read(image, forge.manifest["seq"] + 1)
+    if where == "manifest":  # the forged commit is not whole: the capsule opens at the one before
+        assert _head(image) == forge.manifest["seq"], stats
+    else:
+        assert stats["CorruptCapsuleError"] == 1, stats
+
+
+def test_dense_manifest_is_refused_before_parsing(base: bytes, tmp_path: Path) -> None:
+    """3.7 million tiny segment entries (about 60 MiB of JSON) in a zstd block of about
+    20 KiB: parsing them took 12 s and 745 MiB. The manifest is refused by counting its
+    JSON items first; the commit is not whole, so the capsule opens at the one before."""
+    forge = Forge(base)
+    image = forge.commit({**forge.next_manifest(), "segments": [[0, 0, "", 0, 0, 0, 0]] * 3_700_000})
+    assert len(image) < len(base) + 64 * 1024
+    path = tmp_path / "dense.mv2"
+    path.write_bytes(image)
+    proc = subprocess.run(
+        [sys.executable, str(HERE / "fuzz_worker.py"), "read", str(path)], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = json.loads(proc.stdout.splitlines()[-1])
+    assert summary.get("opened_ok") == 1, summary  # at the commit before the forged one
+    assert summary["max_rss_mib"] < 512, summary
+    assert summary["slowest_s"] < MAX_SECONDS, summary
+    assert _head(image) == forge.manifest["seq"]
+    _FIGURES["cases"] += 1
+    _FIGURES["ignored_as_torn"] += 1
+    _FIGURES["dense_manifest_rss_mib"] = summary["max_rss_mib"]
+
+
 def test_manifest_bomb(empty: bytes) -> None:
     """A manifest that decodes to 256 MiB of zeros: refused, bounded."""
     forge = Forge(empty)

@@ -198,6 +198,22 @@ def test_commit_with_nothing_pending_writes_nothing(path: Path) -> None:
         assert result.frame_ids == () and result.seq == 0 and os.path.getsize(path) == size
 
 
+def test_commit_message_is_bounded(path: Path) -> None:
+    """The message is stored in the manifest, which readers bound: a longer message is
+    refused before anything is written, and the pending frames stay pending."""
+    longest = "é" * (65_536 // 2)  # 65,536 bytes of UTF-8
+    with Memvid.create(path) as mem:
+        mem.put("first")
+        size = os.path.getsize(path)
+        with pytest.raises(InvalidInputError, match="65536 bytes"):
+            mem.commit(longest + "x")
+        assert os.path.getsize(path) == size and mem.head.seq == 0
+        assert mem.commit(longest).seq == 1
+    with Memvid.open(path, read_only=True) as mem:
+        assert mem.timeline()[-1].message == longest
+        assert [f.text for f in mem.frames()] == ["first"]
+
+
 def test_close_policy(path: Path) -> None:
     mem = Memvid.create(path)
     mem.put("kept by close()")
