@@ -16,8 +16,11 @@ memvid-sdk (the Rust memvid's Python SDK, in the ``bench`` extra) ingests the sa
 folder, then ``commit``, in a child process killed after ``--sdk-timeout`` seconds; a failure is reported in
 the table, not raised. It sends telemetry unless ``MEMVID_TELEMETRY=0``, which this script sets.
 
-``--memory 500,2000,5000`` measures instead the peak memory (VmHWM) of the writer and of its helper
-processes, with 2 workers, on corpora of those sizes: flat if the pipeline's memory is bounded.
+``--resume 40000`` times instead a re-run that finds nothing new, on a capsule of that many ingested
+Markdown files (what a resumed run pays before it reads anything). ``--memory 500,2000,5000`` measures
+the peak memory (VmHWM) of the writer and of its helper processes, with 2 workers, on corpora of those
+sizes: flat if the pipeline's memory is bounded. With ``--cache-mb 16`` each size runs again with the
+engine's cache of decoded frame batches (256 MiB by default) capped at 16 MiB, to tell the two apart.
 
 Results go to stdout as a markdown table, progress to stderr, and with ``--json PATH`` to a file.
 """
@@ -131,8 +134,13 @@ def make_corpus(root: Path, files: int) -> tuple[int, int]:
 # -- the children -----------------------------------------------------------------------------------------
 
 
-def child_memvid(corpus: Path, capsule: Path, workers: int) -> dict[str, Any]:
+def child_memvid(corpus: Path, capsule: Path, workers: int, cache_mb: int | None = None) -> dict[str, Any]:
     from memvid import Memvid
+
+    if cache_mb is not None:  # a diagnostic: the engine's cache of decoded frame batches, smaller
+        import memvid.engine.snapshot
+
+        memvid.engine.snapshot.BATCH_CACHE_BYTES = cache_mb << 20  # type: ignore[misc]
 
     watch = _HelperMemory()
     t0 = time.perf_counter()
@@ -290,19 +298,33 @@ def main() -> None:
         metavar="N,N,...",
         help="instead: peak memory of writer and helpers (2 workers) on corpora of these sizes, e.g. 500,2000,5000",
     )
+    parser.add_argument(
+        "--resume",
+        type=int,
+        metavar="N",
+        help="instead: time a re-run (nothing new) on a capsule of N ingested Markdown files",
+    )
+    parser.add_argument(
+        "--cache-mb",
+        type=int,
+        help="with --memory: also run with the engine's decoded-batch cache capped at this many MiB",
+    )
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         kind, corpus, capsule, *rest = args.child
         if kind == "memvid":
-            out = child_memvid(Path(corpus), Path(capsule), int(rest[0]))
+            out = child_memvid(Path(corpus), Path(capsule), int(rest[0]), int(rest[1]) if len(rest) > 1 else None)
         else:
             out = child_sdk(Path(corpus), Path(capsule))
         print(json.dumps(out))
         return
 
+    if args.resume:
+        resume(args.resume, args.repeats)
+        return
     if args.memory:
-        memory([int(n) for n in args.memory.split(",")], args.json)
+        memory([int(n) for n in args.memory.split(",")], args.cache_mb, args.json)
         return
     work = Path(tempfile.mkdtemp(prefix="memvid-bench-ingest-"))
     try:
@@ -379,32 +401,69 @@ def main() -> None:
         args.json.write_text(json.dumps({"files": files, "bytes": size, "memvid": runs, "sdk": sdk}, indent=2))
 
 
-def memory(sizes: list[int], json_path: Path | None) -> None:
+def resume(files: int, repeats: int) -> None:
+    """A re-run with nothing new to read: what it costs to learn what is in and to list the files."""
+    from memvid import Memvid
+
+    work = Path(tempfile.mkdtemp(prefix="memvid-bench-ingest-resume-"))
+    try:
+        rng = random.Random(0)
+        corpus = work / "notes"
+        corpus.mkdir()
+        for n in range(files):
+            (corpus / f"note{n:06d}.md").write_text(markdown(rng, n), encoding="utf-8")
+        log(f"ingesting {files} files once")
+        with Memvid.create(work / "c.mv2") as mem:
+            first = mem.ingest(corpus, workers=2, commit_every=1000)
+        times = []
+        for r in range(repeats + 1):
+            t0 = time.perf_counter()
+            with Memvid.open(work / "c.mv2") as mem:
+                again = mem.ingest(corpus, workers=1)
+            times.append(time.perf_counter() - t0)
+            assert again.skipped == files and again.documents == 0, again
+            log(f"  re-run {r}: {times[-1]:.2f} s")
+        size = (work / "c.mv2").stat().st_size
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print(
+        f"Re-run of `ingest` over {files} files already in a capsule of {first.frames} frames "
+        f"({size / 1e6:.0f} MB): open + ingest, first (cold) {times[0]:.2f} s, then "
+        + ", ".join(f"{t:.2f}" for t in times[1:])
+        + " s"
+    )
+
+
+def memory(sizes: list[int], cache_mb: int | None, json_path: Path | None) -> None:
     """Peak memory of the writer and of its helpers as the corpus grows: flat if memory is bounded."""
     results = []
+    caches: list[int | None] = [None] if cache_mb is None else [None, cache_mb]
     work = Path(tempfile.mkdtemp(prefix="memvid-bench-ingest-memory-"))
     try:
         for files in sizes:
             log(f"generating {files} files")
             _, size = make_corpus(work / f"c{files}", files)
-            log(f"memvid ingest, 2 workers, {files} files, {size / 1e6:.1f} MB")
-            result = run_child(["memvid", str(work / f"c{files}"), str(work / f"m{files}.mv2"), "2"], 3600)
-            log(f"  {result}")
-            results.append({"files": files, "bytes": size, **result})
+            for cache in caches:
+                log(f"memvid ingest, 2 workers, {files} files, {size / 1e6:.1f} MB, batch cache {cache or 256} MiB")
+                extra = [] if cache is None else [str(cache)]
+                result = run_child(["memvid", str(work / f"c{files}"), str(work / f"m{files}.mv2"), "2", *extra], 3600)
+                log(f"  {result}")
+                results.append({"files": files, "bytes": size, "cache_mb": cache, **result})
+                (work / f"m{files}.mv2").unlink(missing_ok=True)
             shutil.rmtree(work / f"c{files}")
-            (work / f"m{files}.mv2").unlink(missing_ok=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(f"Peak memory of `ingest(workers=2)` as the corpus grows; {os.cpu_count()} CPUs\n")
-    print("| files | MB | documents | frames | seconds | writer peak RSS MB | helper peak RSS MB |")
-    print("|---|---|---|---|---|---|---|")
+    print("| files | MB | batch cache MiB | documents | frames | seconds | writer peak RSS MB | helper peak RSS MB |")
+    print("|---|---|---|---|---|---|---|---|")
     for r in results:
+        cap = "256 (default)" if r["cache_mb"] is None else str(r["cache_mb"])
         if "error" in r:
-            print(f"| {r['files']} | {r['bytes'] / 1e6:.1f} | FAILED: {r['error']} | | | | |")
+            print(f"| {r['files']} | {r['bytes'] / 1e6:.1f} | {cap} | FAILED: {r['error']} | | | | |")
             continue
         print(
-            f"| {r['files']} | {r['bytes'] / 1e6:.1f} | {r['documents']} | {r['frames']} | {r['seconds']:.1f} "
-            f"| {r['peak_rss_mb']:.0f} | {r['peak_worker_rss_mb']:.0f} |"
+            f"| {r['files']} | {r['bytes'] / 1e6:.1f} | {cap} | {r['documents']} | {r['frames']} "
+            f"| {r['seconds']:.1f} | {r['peak_rss_mb']:.0f} | {r['peak_worker_rss_mb']:.0f} |"
         )
     if json_path:
         json_path.write_text(json.dumps(results, indent=2))
