@@ -329,8 +329,10 @@ class LexIndex:
                 index = tantivy.Index.open(str(directory)) if state else tantivy.Index(schema(), path=str(directory))
                 _write(index, list(docs()), [])
 
-            vet = _vetter(capsule_uuid, state) if state else None
-            view = materialize(capsule_uuid, key, state.digests() if state else {}, read, build=build, vet=vet)
+            base = None
+            if state is not None:  # the checkpoint's own view (vetted), lent to this one as hard links
+                base = materialize(capsule_uuid, state.key, state.digests(), read, vet=_vetter(capsule_uuid, state))
+            view = materialize(capsule_uuid, key, state.digests() if state else {}, read, build=build, base=base)
             return cls(tantivy.Index.open(str(view)))
 
     def parse(self, query: str) -> tantivy.Query:

@@ -9,6 +9,9 @@ at any time is safe: it is rebuilt from the capsule on demand.
   holds read-only views, ``<uuid>/views/<key>/``: the files named as the index
   expects, written from verified capsule bytes, with their digests; a process
   re-hashes a view before its first use and rebuilds it if anything changed.
+- Views unused for ``VIEW_TTL_S`` (10 minutes) are removed whenever a new view of the
+  same capsule is built, so the cache holds about what was read recently, not one
+  view per commit ever read; views built on a checkpoint's view hard-link its files.
 - ``<uuid>/vetted/<key>`` marks a lexical checkpoint that this machine built or that
   passed its vet in a separate process (:mod:`memvid.index.lex_vet`): empty files,
   safe to delete (the next reader vets again).
@@ -19,13 +22,16 @@ at any time is safe: it is rebuilt from the capsule on demand.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Final
 
 __all__ = ["cache_root", "materialize", "scratch_dir"]
 
@@ -76,6 +82,9 @@ def _sweep(root: Path) -> None:
             pass  # alive, another user's
 
 
+VIEW_TTL_S: Final = 600.0
+"""A view nobody has opened for this long is removed when the next view of its capsule is
+built (opening an existing view marks it used, once per process)."""
 _SUMS = ".memvid-sums.json"
 _verified: set[Path] = set()  # views whose files this process has re-hashed
 
@@ -93,12 +102,16 @@ def materialize(
     dest: Path | None = None,
     build: Callable[[Path], None] | None = None,
     vet: Callable[[Path], None] | None = None,
+    base: Path | None = None,
 ) -> Path:
     """A directory holding ``files`` (name -> block digest hex), each written from
     ``read(name)``, which returns bytes verified against the capsule.
 
     ``vet(directory)``, if given, runs once the files are written and before anything
-    else reads them (it raises to refuse them).
+    else reads them (it raises to refuse them). ``base``, a view this process returned
+    for a subset of ``files``, lends its files as hard links instead of copies (index
+    files are immutable: tantivy replaces, never rewrites, so a view built on top of
+    another, such as a checkpoint plus the frames after it, costs only what it adds).
 
     With ``dest``, the files are written into that (writable, private) directory.
     Otherwise the result is a shared read-only view under ``key``, built once (with
@@ -116,7 +129,10 @@ def materialize(
     views = cache_root() / capsule_uuid / "views"
     view = views / key
     if view.is_dir() and (view in _verified or _intact(view)):
-        _verified.add(view)
+        if view not in _verified:
+            _verified.add(view)
+            with contextlib.suppress(OSError):
+                os.utime(view)  # in use: not swept for another VIEW_TTL_S
         return view
     if view.exists():
         shutil.rmtree(view, ignore_errors=True)  # damaged or half-made: rebuild it from the capsule
@@ -124,7 +140,7 @@ def materialize(
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=views))
     try:
         for name in files:
-            (tmp / name).write_bytes(read(name))
+            _place(tmp / name, read, name, base)
         if vet is not None:
             vet(tmp)
         if build is not None:
@@ -140,7 +156,39 @@ def materialize(
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     _verified.add(view)
+    if base is not None:
+        with contextlib.suppress(OSError):
+            os.utime(base)  # the checkpoint under this view is in use too
+    _sweep_views(views, {view, base})
     return view
+
+
+def _place(target: Path, read: Callable[[str], bytes], name: str, base: Path | None) -> None:
+    if base is not None and (base / name).is_file():
+        try:
+            os.link(base / name, target)
+            return
+        except OSError:
+            pass  # another file system, or no hard links: copy
+    target.write_bytes(read(name))
+
+
+def _sweep_views(views: Path, keep: set[Path | None]) -> None:
+    """Remove this capsule's views unused for ``VIEW_TTL_S`` (and half-made ones that old).
+
+    Every commit a reader searches gets a view of its own (the last checkpoint plus the
+    frames after it), so without this the cache grows with the commits read. A process
+    that opened a view before it was removed keeps reading it: on POSIX systems the
+    files live on while they are open or mapped, and tantivy opens every file of a
+    segment when it opens the index."""
+    cutoff = time.time() - VIEW_TTL_S
+    for entry in views.iterdir():
+        try:
+            if entry not in keep and entry.stat().st_mtime < cutoff:
+                shutil.rmtree(entry, ignore_errors=True)
+                _verified.discard(entry)
+        except OSError:
+            pass  # removed by another process meanwhile
 
 
 def _intact(view: Path) -> bool:

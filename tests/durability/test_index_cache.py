@@ -18,9 +18,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from durability_support import HERE, SEARCHES, build_capsule, canon_search
 
 from memvid import Memvid
+from memvid.storage import cache
 
 
 def test_damaged_index_cache_is_detected_or_rebuilt(tmp_path: Path) -> None:
@@ -45,3 +47,39 @@ def test_damaged_index_cache_is_detected_or_rebuilt(tmp_path: Path) -> None:
     got = json.loads(child.stdout)
     detected = all(isinstance(g, dict) and g.get("error") in ("ChecksumError", "CorruptCapsuleError") for g in got)
     assert got == want or detected, f"silently different search results: {got} != {want}"
+
+
+def test_views_share_checkpoint_files_and_unused_ones_are_swept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reader of each commit gets a view (the checkpoint plus the frames after it): its
+    checkpoint files are hard links to the checkpoint's own view, and views unused for
+    VIEW_TTL_S are removed when the next one is built, while a reader that opened one
+    before keeps searching it."""
+    capsule = tmp_path / "c.mv2"
+    views = Path(os.environ["MEMVID_CACHE_DIR"])
+    with Memvid.create(capsule) as mem:
+        mem.put_many([{"text": f"note {i} about coffee"} for i in range(50)])
+        mem.commit()  # the first commit writes a checkpoint
+        mem.put("tea after the checkpoint")
+        mem.commit()
+    first = Memvid.open(capsule, read_only=True)
+    want = [h.frame_id for h in first.search("coffee tea", mode="lex")]
+    made = {p.parent for p in views.rglob(".memvid-sums.json")}
+    assert len(made) == 2  # the checkpoint's view and this commit's
+    tail = next(v for v in made if "-" in v.name)
+    checkpoint = next(v for v in made if v != tail)
+    shared = [p.name for p in checkpoint.iterdir() if not p.name.startswith(".") and p.name != "meta.json"]
+    assert shared and all(os.stat(checkpoint / n).st_ino == os.stat(tail / n).st_ino for n in shared)
+
+    monkeypatch.setattr(cache, "VIEW_TTL_S", 0.0)  # every view not in use is now stale
+    with Memvid.open(capsule) as mem:
+        mem.put("more tea")
+        mem.commit()
+    with Memvid.open(capsule, read_only=True) as second:
+        assert second.search("more tea", mode="lex")
+    assert not tail.exists()  # swept: the first reader's view is gone...
+    assert checkpoint.exists()  # ...but not the checkpoint the new view was built on
+    assert [h.frame_id for h in first.search("coffee tea", mode="lex")] == want  # ...and it still reads
+    first.close()
+    assert len({p.parent for p in views.rglob(".memvid-sums.json")}) == 2
