@@ -97,11 +97,14 @@ def serve() -> None:
     results = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # whatever a library prints goes to stderr, not into the results
     sys.stdout = sys.stderr
-    _send(results, ("ready", os.getpid()))
-    options = _receive(tasks)
-    while (task := _receive(tasks)) is not None:
-        seq, source = task
-        _send(results, (seq, prepare(source, options)))
+    try:
+        _send(results, ("ready", os.getpid()))
+        options = _receive(tasks)
+        while (task := _receive(tasks)) is not None:
+            seq, source = task
+            _send(results, (seq, prepare(source, options)))
+    except BrokenPipeError:  # the caller is gone (it stopped early, or was killed): so are we
+        os._exit(0)
 
 
 def _send(stream: IO[bytes], message: Any) -> None:
@@ -190,6 +193,7 @@ class _Helper:
         return messages
 
     def death(self) -> str:
+        """How the helper ended: ``"exit code 1"``, ``"killed by SIGKILL, out of memory?"``..."""
         code = self.process.wait()
         if code < 0:
             try:
@@ -199,7 +203,7 @@ class _Helper:
             how = f"killed by {name}" + (", out of memory?" if -code == signal.SIGKILL else "")
         else:
             how = f"exit code {code}"
-        return f"the worker process died ({how})"
+        return how
 
     def stop(self, *, kill: bool) -> None:
         if kill:
@@ -258,19 +262,19 @@ class _Helpers:
                 slot.result, slot.done = result, True
 
     def _replace(self, helper: _Helper) -> None:
-        reason = helper.death()
+        how = helper.death()
         helper.stop(kill=True)
         if helper.ready and helper.queue:
             culprit = helper.queue.popleft()  # a helper reads its queue in order: the first is the one it was on
-            culprit.result, culprit.done = Prepared(error=reason), True
-        else:
+            culprit.result, culprit.done = Prepared(error=f"the worker process died ({how})"), True
+        self.todo.extendleft(reversed(helper.queue))  # they come before every source not yet handed out
+        if not helper.ready:
             self.boot_failures += 1
             if self.boot_failures >= _BOOT_FAILURES:
                 raise MemvidError(
-                    f"ingest worker processes die as they start ({reason}); see the errors above, "
+                    f"ingest worker processes die as they start ({how}); see the errors above, "
                     "or pass workers=1 to read in this process"
                 )
-        self.todo.extendleft(reversed(helper.queue))  # they come before every source not yet handed out
         self.helpers[self.helpers.index(helper)] = _Helper(self.options)
 
     def close(self, *, kill: bool) -> None:
@@ -288,7 +292,7 @@ def prepared_in_order(
     or a source ``already_in`` the capsule. Whatever the consumer does between two, at most
     ``IN_FLIGHT_PER_WORKER * workers`` items are taken from ``items`` and not yet given back, and
     the sizes of all but the last taken add up to less than ``IN_FLIGHT_BYTES_PER_WORKER * workers``."""
-    if workers == 1:
+    if workers == 1 or not sys.executable:  # no interpreter to start helpers with (an embedded Python)
         for item in items:
             skip = isinstance(item, tuple) or already_in(item)
             yield item, None if skip else prepare(item, options)  # type: ignore[arg-type]

@@ -178,10 +178,11 @@ def test_progress_shows_on_a_terminal_unless_json_or_quiet(tmp_path: Path) -> No
         assert (out == b"") if flag == "--quiet" else json.loads(out)["documents"] == 5
 
 
-def test_ctrl_c_keeps_the_last_commit_and_a_rerun_resumes(tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", [1, 2])
+def test_ctrl_c_keeps_the_last_commit_and_a_rerun_resumes(tmp_path: Path, workers: int) -> None:
     src = _many(tmp_path / "src", 400)
     capsule = tmp_path / "c.mv2"
-    args = [*MEMVID, "ingest", str(capsule), str(src), "--workers", "1", "--commit-every", "10", "--quiet"]
+    args = [*MEMVID, "ingest", str(capsule), str(src), "--workers", str(workers), "--commit-every", "10", "--quiet"]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:  # wait for the first batch to be committed

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from memvid import Memvid
+from memvid import Memvid, MemvidError
 from memvid.ingest import JsonMapping
 from memvid.ingest import workers as workers_module
 from memvid.ingest.prepare import Options, prepare
@@ -41,7 +41,7 @@ class CrashKey(str):
 
 HARNESS = """
 import json, os, sys
-from memvid import Memvid
+from memvid import Memvid, MemvidError
 from memvid.ingest import JsonMapping
 from crashkey import CrashKey
 
@@ -119,6 +119,26 @@ def test_a_helper_imports_no_pyarrow_numpy_or_tantivy(tmp_path: Path) -> None:
     assert "libarrow" in maps_of.read_text()  # this process has them: the check can see a library
     for library in ("libarrow", "_multiarray_umath", "tantivy"):
         assert library not in maps, library
+
+
+def test_helpers_that_die_as_they_start_stop_the_run_without_blaming_a_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "a.md").write_text("# A\n\nSome text.\n", encoding="utf-8")
+    (source,) = discover([tmp_path / "a.md"])
+    assert isinstance(source, Source)
+    monkeypatch.setattr(workers_module, "_BOOT", "import sys; sys.exit(3)")
+    helpers = _Helpers(1, Options(100, 10, None, JsonMapping()), 4)
+    slot = _Slot(0, source)
+    helpers.todo.append(slot)
+    try:
+        with pytest.raises(MemvidError, match=r"die as they start \(exit code 3\)"):
+            for _ in range(10):
+                helpers.assign()
+                helpers.collect(wait=True)
+    finally:
+        helpers.close(kill=True)
+    assert not slot.done and list(helpers.todo) == [slot]  # not blamed: it goes back, for the caller to read
 
 
 @pytest.mark.parametrize("bytes_per_worker", [IN_FLIGHT_BYTES_PER_WORKER, 300])
