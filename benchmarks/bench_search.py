@@ -64,6 +64,7 @@ from bench_engine import (  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
 from memvid import Memvid  # noqa: E402
+from memvid.index.vec import CONNECTIVITY, EXPANSION_ADD, EXPANSION_SEARCH, build_hnsw  # noqa: E402
 
 DIM = 384
 DEFAULT_EMBED_CACHE = Path(tempfile.gettempdir()) / "memvid-embed-cache" / "ort-minilm-l6-int8"
@@ -77,10 +78,9 @@ TARGET_LEX_VS_TANTIVY = 1.2  # lex p50 <= 1.2x raw tantivy, same schema and toke
 TARGET_HYBRID_P50_MS = {5_000: 2.0, 100_000: 3.0, 1_000_000: 5.0}
 TARGET_RECALL = 0.95
 
-# memvid's HNSW settings (memvid/index/vec.py), used for FAISS and usearch-alone too.
-CONNECTIVITY = 16
-EXPANSION_ADD = 128
-EXPANSION_SEARCH = 96
+# memvid's HNSW settings, used for usearch alone and FAISS's M and efSearch. FAISS builds with efConstruction
+# FAISS_EFC, the reference every run of this benchmark has used (--faiss-efc adds others, e.g. memvid's own).
+FAISS_EFC = 128
 PERTURB_COS = 0.8  # cosine between a perturbed copy and its source vector (approximately)
 
 
@@ -289,15 +289,17 @@ class Exact:
 
 class UsearchAlone:
     """usearch alone with memvid's settings; ``spec`` is a dtype, optionally with another expansion_add
-    (efConstruction) after ``@``: ``f16``, ``i8``, ``f16@64``."""
+    (efConstruction) after ``@`` and another metric than memvid's ``ip`` after ``:``: ``f16``, ``i8``,
+    ``f16@64``, ``f16:cos``."""
 
     def __init__(self, vecs: np.ndarray, spec: str) -> None:
         from usearch.index import Index
 
+        spec, _, metric = spec.partition(":")
         dtype, _, efc = spec.partition("@")
         self.index = Index(
             ndim=vecs.shape[1],
-            metric="cos",
+            metric=metric or "ip",
             dtype=dtype,
             connectivity=CONNECTIVITY,
             expansion_add=int(efc) if efc else EXPANSION_ADD,
@@ -312,11 +314,11 @@ class UsearchAlone:
 
 
 class FaissHnsw:
-    def __init__(self, vecs: np.ndarray) -> None:
+    def __init__(self, vecs: np.ndarray, efc: int = FAISS_EFC) -> None:
         import faiss
 
         self.index = faiss.IndexHNSWFlat(vecs.shape[1], CONNECTIVITY, faiss.METRIC_INNER_PRODUCT)
-        self.index.hnsw.efConstruction = EXPANSION_ADD
+        self.index.hnsw.efConstruction = efc
         self.index.hnsw.efSearch = EXPANSION_SEARCH
         t0 = time.perf_counter()
         self.index.add(vecs)
@@ -701,10 +703,18 @@ def run_scale(n: int, pool: list[Corpus], work: Path, args: argparse.Namespace) 
     frame_to_row = {int(f): i for i, f in enumerate(b["ids"])}
     out["memvid"] = {"build_s": b["seconds"], "segments": b["segments"], "bytes": path.stat().st_size}
     log(f"scale {human_count(n)}: memvid built in {b['seconds']:.1f} s ({b['segments']} segments)")
-    log(f"scale {human_count(n)}: FAISS IndexHNSWFlat M={CONNECTIVITY} efC={EXPANSION_ADD}")
-    faiss_ix = FaissHnsw(vecs)
-    out["faiss"] = {"build_s": faiss_ix.build_s}
-    log(f"scale {human_count(n)}: FAISS built in {faiss_ix.build_s:.1f} s")
+    log(f"scale {human_count(n)}: build_hnsw alone (memvid's HNSW build, one segment)")
+    t0 = time.perf_counter()
+    build_hnsw(np.arange(n, dtype=np.uint64), vecs, "f16")
+    out["build_hnsw"] = {"build_s": time.perf_counter() - t0}
+    log(f"scale {human_count(n)}: build_hnsw in {out['build_hnsw']['build_s']:.1f} s")
+    faiss_all: dict[int, FaissHnsw] = {}
+    for efc in dict.fromkeys([FAISS_EFC, *args.faiss_efc]):
+        log(f"scale {human_count(n)}: FAISS IndexHNSWFlat M={CONNECTIVITY} efC={efc}")
+        faiss_all[efc] = FaissHnsw(vecs, efc)
+        out["faiss" if efc == FAISS_EFC else f"faiss_efc{efc}"] = {"build_s": faiss_all[efc].build_s, "efc": efc}
+        log(f"scale {human_count(n)}: FAISS built in {faiss_all[efc].build_s:.1f} s")
+    faiss_ix = faiss_all[FAISS_EFC]
     alone: dict[str, UsearchAlone] = {}
     for dt in args.usearch_dtypes:
         log(f"scale {human_count(n)}: usearch alone, {dt}")
@@ -721,6 +731,9 @@ def run_scale(n: int, pool: list[Corpus], work: Path, args: argparse.Namespace) 
         ),
         "FAISS HNSW": recall_at_k([faiss_ix.search(qv[i], LIMIT).tolist() for i in range(nq)], truth),
     }
+    for efc, ix in faiss_all.items():
+        if efc != FAISS_EFC:
+            recall[f"FAISS HNSW efC {efc}"] = recall_at_k([ix.search(qv[i], LIMIT).tolist() for i in range(nq)], truth)
     for dt, ix in alone.items():
         recall[f"usearch alone ({dt})"] = recall_at_k([ix.search(qv[i], LIMIT).tolist() for i in range(nq)], truth)
     out["recall@10"] = recall
@@ -871,7 +884,15 @@ def evaluate_targets(res: dict[str, Any]) -> list[dict[str, Any]]:
             r <= TARGET_LEX_VS_TANTIVY,
         )
         a, b = sc["memvid"]["build_s"], sc["faiss"]["build_s"]
-        add(f"{human_count(n)}: capsule build (lex + HNSW) < FAISS-HNSW build", f"{a:.1f} s vs {b:.1f} s", a < b)
+        same = sc.get(f"faiss_efc{EXPANSION_ADD}")
+        add(
+            f"{human_count(n)}: capsule build (lex + HNSW) < FAISS-HNSW build (efConstruction {FAISS_EFC})",
+            f"{a:.1f} s vs {b:.1f} s ({a / b:.2f}x)",
+            a < b,
+            ""
+            if same is None
+            else f"FAISS at efConstruction {EXPANSION_ADD}: {same['build_s']:.1f} s ({a / same['build_s']:.2f}x)",
+        )
         rc = sc["recall@10"]["memvid vec"]
         add(
             f"{human_count(n)} ({sc['vectors']}): memvid vec recall@10 >= 0.95",
@@ -981,12 +1002,30 @@ def report(res: dict[str, Any]) -> str:
         ]
         rows.append(
             [
+                "memvid `build_hnsw` alone (HNSW f16 only, same code as the commit)",
+                f"{sc['build_hnsw']['build_s']:.1f}",
+                "",
+                f"M {CONNECTIVITY}, expansion_add {EXPANSION_ADD}",
+            ]
+        )
+        rows.append(
+            [
                 "FAISS IndexHNSWFlat (HNSW only)",
                 f"{sc['faiss']['build_s']:.1f}",
                 f"{sc['recall@10']['FAISS HNSW']:.3f}",
-                "",
+                f"M {CONNECTIVITY}, efConstruction {FAISS_EFC} (the reference)",
             ]
         )
+        for key, v in sc.items():
+            if key.startswith("faiss_efc"):
+                rows.append(
+                    [
+                        "FAISS IndexHNSWFlat (HNSW only)",
+                        f"{v['build_s']:.1f}",
+                        f"{sc['recall@10']['FAISS HNSW efC ' + str(v['efc'])]:.3f}",
+                        f"M {CONNECTIVITY}, efConstruction {v['efc']}",
+                    ]
+                )
         rows.append(["raw tantivy, memvid schema (lexical only)", f"{sc['raw_tantivy']['build_s']:.1f}", "", ""])
         for dt in res["config"]["usearch_dtypes"]:
             rows.append(
@@ -1050,6 +1089,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         nargs="*",
         default=None,
         help="usearch-alone builds at scale: dtype[@expansion_add] (f16 i8 f16@64; quick f16)",
+    )
+    ap.add_argument(
+        "--faiss-efc",
+        nargs="*",
+        type=int,
+        default=[EXPANSION_ADD],
+        help=f"FAISS builds at scale besides efConstruction {FAISS_EFC}: more efConstruction values (%(default)s)",
     )
     ap.add_argument("--queries", type=int, help="queries per latency measurement (300; quick 100)")
     ap.add_argument("--passes", type=int, help="passes over the queries (2; quick 1)")
