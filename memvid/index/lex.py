@@ -134,8 +134,10 @@ class LexState:
 
     @property
     def key(self) -> str:
-        """Identifies this index's exact files (the digest of its meta.json block)."""
-        return self.files["meta.json"].digest.hex()
+        """Identifies this index's exact files: a digest of every file's name and block
+        digest (meta.json alone would let a forged capsule that kept it but changed a
+        segment file reuse another capsule's cached view under the same uuid)."""
+        return vet_key(self.digests())
 
     def digests(self) -> dict[str, str]:
         return {name: ref.digest.hex() for name, ref in self.files.items()}
@@ -144,8 +146,7 @@ class LexState:
 def _vetter(capsule_uuid: str, state: LexState) -> Callable[[Path], None]:
     """Checks a directory holding ``state``'s files in another process before this one
     opens them (:mod:`memvid.index.lex_vet`)."""
-    key = vet_key(state.digests())
-    return lambda directory: vet(directory, capsule_uuid, key)
+    return lambda directory: vet(directory, capsule_uuid, state.key)
 
 
 def _document(doc: LexDoc) -> tantivy.Document:
@@ -256,7 +257,7 @@ class LexWorkspace:
     def confirm(self, state: LexState) -> None:
         """The capsule committed the checkpoint ``state``, which the directory now is
         (built here, so it needs no vetting: see :mod:`memvid.index.lex_vet`)."""
-        mark_vetted(self._uuid, vet_key(state.digests()))
+        mark_vetted(self._uuid, state.key)
         self._base = state.key
         self._base_files = set(state.files)
 
