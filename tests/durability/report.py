@@ -136,7 +136,7 @@ def _fuzz(r: dict[str, Any]) -> Row:
         "hypothesis fuzzing (`test_fuzz.py`)",
         f"{len(r)} target and mode pairs (stale and recomputed checksums)",
         f"{_n(cases)} inputs, {_n(refused)} refused with a `MemvidError`, the rest read consistently; "
-        f"slowest call {slowest} s, peak {rss} MiB",
+        f"slowest call {slowest} CPU s, peak {rss} MiB",
         "0 other exceptions, 0 crashes",
     )
 
