@@ -11,10 +11,12 @@ that, so the first process to read files it did not write is a disposable one.
 The vet runs :data:`_SCRIPT` in a fresh interpreter (it imports only tantivy) under
 an address-space limit and a timeout. It opens the index and a searcher (every
 segment's term dictionaries, postings, positions, fast fields, field norms and
-store footers), runs one query per field that walks every term's postings, reads
-every fast-field value of every document, and scores a BM25 term query and a
-phrase query for each term of each text field: all of them up to
-:data:`FULL_TERMS` terms per field, an even sample beyond. A checkpoint is opened
+store footers), runs one query per field that walks every term's postings (the
+term dictionary whole, while counting terms), aggregates every value of every fast
+field, reads the fast fields of up to :data:`FULL_TERMS` documents one by one, and
+scores a BM25 term query and a phrase query for each term of each field: every
+term up to :data:`FULL_TERMS` per field, else the most frequent ones (whose
+postings are the longest). Memory stays bounded for any index size. A checkpoint is opened
 in this process only after its vet exits cleanly; otherwise the reader gets a
 :class:`CorruptCapsuleError` naming the lexical index.
 
@@ -22,8 +24,8 @@ Vetting is needed once per checkpoint per machine. Checkpoints this machine's
 writers built, and checkpoints that passed a vet, are remembered under the cache
 (``<cache>/<uuid>/vetted/<key>``, the key being a digest of every file's block
 digest), so a capsule's own writer and readers on the same machine never pay for
-it; a capsule copied from elsewhere pays once (about 0.3 s for SciFact's 5,183
-documents, see ``docs/explanation/durability.md``).
+it; a capsule copied from elsewhere pays once (0.45 s for SciFact's 5,183 documents
+on two cores, see ``docs/explanation/durability.md``).
 """
 
 from __future__ import annotations
@@ -42,7 +44,8 @@ from memvid.storage.cache import cache_root
 __all__ = ["FULL_TERMS", "mark_vetted", "vet", "vet_key", "vetted"]
 
 FULL_TERMS: Final = 5_000
-"""Terms per field scored and phrase-queried one by one; past this, an even sample."""
+"""Terms per field scored and phrase-queried one by one (past this, the most frequent), and
+documents whose fast fields are read one by one."""
 _BASE_MEMORY: Final = 2 << 30  # the vet's address-space limit, plus twice the files' size
 _BASE_SECONDS: Final = 60.0
 _SECONDS_PER_MIB: Final = 2.0
@@ -58,16 +61,15 @@ full = int(sys.argv[3])
 schema = index.schema
 s = index.searcher()
 n = s.num_docs
-every = s.search(Q.all_query(), limit=max(n, 1), count=True)
-addresses = [address for _, address in every.hits]
+some = s.search(Q.all_query(), limit=max(1, min(n, full)), count=True)
+addresses = [address for _, address in some.hits]
 for field in ("frame_id", "time", "created"):
+    s.aggregate(Q.all_query(), {"a": {"stats": {"field": field}}})
     s.fast_field_values(field, addresses)
     s.search(Q.all_query(), limit=10, order_by_field=field)
 for field in ("title", "text", "tags", "kind", "uri"):
     s.search(Q.regex_query(schema, field, ".*"), limit=10, count=True)
-    terms = [term for term, _ in s.terms_with_prefix(field, "")]
-    step = -(-len(terms) // full) or 1
-    for term in terms[::step]:
+    for term, _ in s.terms_with_prefix(field, "", limit=full):
         s.search(Q.term_query(schema, field, term), limit=10, count=True)
         s.doc_freq(field, term)
         if field in ("title", "text"):
