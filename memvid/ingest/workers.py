@@ -2,7 +2,7 @@
 
 ::
 
-    discovery --> window (at most 64 x workers sources and 16 MiB x workers of them,
+    discovery --> window (at most 128 x workers sources and 16 MiB x workers of them,
                     |    in discovery order) --> the writer
                     |  each source is read by
                     +--> a helper process (up to 64 queued each), or
@@ -12,6 +12,14 @@
 and ``N - 1`` helpers, so N workers keep N cores busy without a process
 more than cores competing with them. ``workers=1`` reads everything in the
 calling process.
+
+The queue depth is a compromise the order of results forces. A helper needs
+work queued for the whole of a commit (a tenth of a second or more, during
+which the caller hands out nothing), hence 64 sources; but a helper's queue
+holds the oldest sources, and results go to the writer in order, so the window
+must leave the caller as much again to read ahead, or it would wait on the
+helper. At the end a deep queue would leave the caller waiting alone: once
+every source is found, a helper is only topped up to its share of what is left.
 
 A helper is ``python -c`` running :func:`serve`, started once per run. It
 imports ``memvid.ingest`` without running ``memvid/__init__.py`` (which imports
@@ -52,12 +60,12 @@ from memvid.ingest.sources import Source
 
 __all__ = ["IN_FLIGHT_BYTES_PER_WORKER", "IN_FLIGHT_PER_WORKER", "prepared_in_order", "serve"]
 
-IN_FLIGHT_PER_WORKER: Final = 64
+IN_FLIGHT_PER_WORKER: Final = 128
 IN_FLIGHT_BYTES_PER_WORKER: Final = 16 << 20
 """Sources taken from discovery and not yet written, per worker, at most: so many, and so many bytes
-of them (the last one taken may go over). With the uncommitted batch, the pipeline's memory
-bound. Deep enough that a helper has work queued for the whole of a commit (a tenth of a second or
-more), during which the caller neither reads results nor hands out sources."""
+of them (the last one taken may go over). With the uncommitted batch, the pipeline's memory bound."""
+_HELPER_QUEUE: Final = 64  # sources queued to one helper: about a commit's time of work
+_TAIL_QUEUE: Final = 4  # the least a helper is topped up to once every source is found
 _HEADER: Final = struct.Struct("<Q")
 _BOOT_FAILURES: Final = 3  # helpers in a row that die before they are ready: something is wrong with starting them
 
@@ -225,7 +233,7 @@ class _Helpers:
 
     def __init__(self, count: int, options: Options, queue: int) -> None:
         self.options = pickle.dumps(options, protocol=pickle.HIGHEST_PROTOCOL)
-        self.queue = queue
+        self.queue = queue  # how many sources to keep queued to each helper
         self.helpers = [_Helper(self.options) for _ in range(count)]
         self.todo: collections.deque[_Slot] = collections.deque()
         self.boot_failures = 0
@@ -299,7 +307,7 @@ def prepared_in_order(
         return
     limit = IN_FLIGHT_PER_WORKER * workers
     limit_bytes = IN_FLIGHT_BYTES_PER_WORKER * workers
-    helpers = _Helpers(workers - 1, options, IN_FLIGHT_PER_WORKER)
+    helpers = _Helpers(workers - 1, options, _HELPER_QUEUE)
     window: collections.deque[_Slot] = collections.deque()
     mine: collections.deque[_Slot] = collections.deque()  # standard input: its bytes stay here
     in_flight_bytes = 0
@@ -322,6 +330,9 @@ def prepared_in_order(
                     in_flight_bytes += found.size
                     (mine if found.data is not None else helpers.todo).append(slot)
                 window.append(slot)
+            if exhausted:
+                left = len(mine) + len(helpers.todo) + sum(len(h.queue) for h in helpers.helpers)
+                helpers.queue = min(_HELPER_QUEUE, max(_TAIL_QUEUE, left // workers))
             helpers.assign()
             while window and window[0].done:
                 head = window.popleft()
