@@ -134,8 +134,19 @@ def make_corpus(root: Path, files: int) -> tuple[int, int]:
 # -- the children -----------------------------------------------------------------------------------------
 
 
-def child_memvid(corpus: Path, capsule: Path, workers: int, cache_mb: int | None = None) -> dict[str, Any]:
+def child_memvid(
+    corpus: Path, capsule: Path, workers: int, cache_mb: int | None = None, helper_session: bool = False
+) -> dict[str, Any]:
     from memvid import Memvid
+
+    if helper_session:  # a diagnostic: each helper in a session, so a scheduling group, of its own
+        import subprocess as sp
+
+        class Popen(sp.Popen):  # type: ignore[type-arg]
+            def __init__(self, *args: Any, **kwargs: Any) -> None:
+                super().__init__(*args, **kwargs, start_new_session=True)
+
+        setattr(sp, "Popen", Popen)  # noqa: B010  # in this child only helpers are started with Popen
 
     if cache_mb is not None:  # a diagnostic: the engine's cache of decoded frame batches, smaller
         import memvid.engine.snapshot
@@ -309,12 +320,19 @@ def main() -> None:
         type=int,
         help="with --memory: also run with the engine's decoded-batch cache capped at this many MiB",
     )
+    parser.add_argument(
+        "--helper-session",
+        action="store_true",
+        help="start each helper in a session of its own: with the kernel's autogroup scheduling, a loaded "
+        "machine otherwise gives all of a run's processes one session's share of the CPU",
+    )
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         kind, corpus, capsule, *rest = args.child
         if kind == "memvid":
-            out = child_memvid(Path(corpus), Path(capsule), int(rest[0]), int(rest[1]) if len(rest) > 1 else None)
+            cache = int(rest[1]) if len(rest) > 1 and rest[1] != "-" else None
+            out = child_memvid(Path(corpus), Path(capsule), int(rest[0]), cache, "session" in rest[2:])
         else:
             out = child_sdk(Path(corpus), Path(capsule))
         print(json.dumps(out))
@@ -335,7 +353,10 @@ def main() -> None:
         for r in range(args.repeats):
             for workers in (1, 2):
                 log(f"memvid ingest, {workers} worker(s), run {r + 1}")
-                result = run_child(["memvid", str(work / "corpus"), str(work / f"m{workers}.mv2"), str(workers)], 900)
+                extra = ["-", "session"] if args.helper_session else []
+                result = run_child(
+                    ["memvid", str(work / "corpus"), str(work / f"m{workers}.mv2"), str(workers), *extra], 900
+                )
                 log(f"  {result}")
                 runs[workers].append(result)
         best = {
