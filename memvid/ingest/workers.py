@@ -127,7 +127,8 @@ def _receive(stream: IO[bytes]) -> Any:
     if len(head) < _HEADER.size:
         return None
     (size,) = _HEADER.unpack(head)
-    return pickle.loads(stream.read(size))
+    body = stream.read(size)
+    return None if len(body) < size else pickle.loads(body)  # cut short: the caller is gone
 
 
 # -- the caller's side ------------------------------------------------------------------------------
