@@ -64,7 +64,7 @@ from bench_engine import (  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
 from memvid import Memvid  # noqa: E402
-from memvid.index.vec import CONNECTIVITY, EXPANSION_ADD, EXPANSION_SEARCH, build_hnsw  # noqa: E402
+from memvid.index.vec import CONNECTIVITY, EXPANSION_ADD, EXPANSION_SEARCH, METRIC, build_hnsw  # noqa: E402
 
 DIM = 384
 DEFAULT_EMBED_CACHE = Path(tempfile.gettempdir()) / "memvid-embed-cache" / "ort-minilm-l6-int8"
@@ -289,8 +289,8 @@ class Exact:
 
 class UsearchAlone:
     """usearch alone with memvid's settings; ``spec`` is a dtype, optionally with another expansion_add
-    (efConstruction) after ``@`` and another metric than memvid's ``ip`` after ``:``: ``f16``, ``i8``,
-    ``f16@64``, ``f16:cos``."""
+    (efConstruction) after ``@`` and another metric than memvid's after ``:``: ``f16``, ``i8``,
+    ``f16@48``, ``f16:ip``, ``bf16@48:ip``."""
 
     def __init__(self, vecs: np.ndarray, spec: str) -> None:
         from usearch.index import Index
@@ -299,7 +299,7 @@ class UsearchAlone:
         dtype, _, efc = spec.partition("@")
         self.index = Index(
             ndim=vecs.shape[1],
-            metric=metric or "ip",
+            metric=metric or METRIC,
             dtype=dtype,
             connectivity=CONNECTIVITY,
             expansion_add=int(efc) if efc else EXPANSION_ADD,
