@@ -4,14 +4,14 @@
 
     discover --> workers (:mod:`.workers`): read, extract,  --> writer (the calling process):
                  clean, chunk, hash (:mod:`.prepare`)           put_many per document,
-                 at most 4 x workers sources in flight          commit every batch
+                 at most 128 x workers sources in flight        commit every batch
 
 Reading is CPU-bound Python, so it is spread over processes: the calling
 process and ``workers - 1`` helpers (see :mod:`.workers`). The writer takes
 results in the order the sources were found, so frame ids do not depend on
-timing, and no source is taken from discovery while 4 x workers are in
-flight: memory holds at most those plus one uncommitted batch, however large
-the corpus. ``workers=1`` runs everything in the calling process.
+timing, and no source is taken from discovery while 128 x workers (or 16 MiB
+x workers of them) are in flight: memory holds at most those plus one
+uncommitted batch, however large the corpus. ``workers=1`` runs everything in the calling process.
 
 What a capsule holds per document, and how a re-run knows what is in, is
 described in ``docs/how-to/ingest.md``.
