@@ -64,7 +64,7 @@ from bench_engine import (  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
 from memvid import Memvid  # noqa: E402
-from memvid.index.vec import CONNECTIVITY, EXPANSION_ADD, EXPANSION_SEARCH, METRIC, build_hnsw  # noqa: E402
+from memvid.index.vec import CONNECTIVITY, EXPANSION_ADD, EXPANSION_SEARCH, build_hnsw, metric_for  # noqa: E402
 
 DIM = 384
 DEFAULT_EMBED_CACHE = Path(tempfile.gettempdir()) / "memvid-embed-cache" / "ort-minilm-l6-int8"
@@ -299,7 +299,7 @@ class UsearchAlone:
         dtype, _, efc = spec.partition("@")
         self.index = Index(
             ndim=vecs.shape[1],
-            metric=metric or METRIC,
+            metric=metric or metric_for(dtype),  # type: ignore[arg-type]
             dtype=dtype,
             connectivity=CONNECTIVITY,
             expansion_add=int(efc) if efc else EXPANSION_ADD,

@@ -10,7 +10,8 @@ usearch 2.x serialises a dense index (the one layout :func:`memvid.index.vec.bui
 writes) and refuses anything that could take usearch outside it:
 
 - the vectors section: ``rows`` and ``cols`` (u32 each), then ``rows * cols`` bytes;
-- the 64-byte dense head: magic ``usearch``, version 2.x (x >= 10), metric ``cos``, the
+- the 64-byte dense head: magic ``usearch``, version 2.x (x >= 10), metric ``cos`` (or
+  ``ip`` for f32 and f16 vectors, which are unit length: the same distances), the
   scalar kind the capsule's manifest names, u64 keys, u32 slots, ``count_present ==
   rows``, no deleted entries, ``dimensions`` matching ``cols`` and the capsule, no multi-keys;
 - the graph header (five u64: size, connectivity, base connectivity, max level, entry
@@ -42,6 +43,7 @@ _MAGIC: Final = b"usearch"
 _HEAD: Final = 64  # the dense head, in bytes
 _GRAPH_HEADER: Final = 40  # five u64
 _METRIC_COS: Final = ord("c")
+_METRIC_IP: Final = ord("i")  # inner product: the same as cos on unit vectors, f32 and f16 only
 _SCALAR: Final = {"f32": (11, 4), "f16": (12, 2), "i8": (23, 1)}  # usearch scalar_kind_t, bytes per value
 _KEY_U64: Final = 14
 _SLOT_U32: Final = 15
@@ -107,7 +109,8 @@ def check_hnsw(
     )
     if major != 2 or minor < 10:
         raise _corrupt(f"usearch format {major}.{minor}, not 2.10 or later")
-    if (metric, scalar, key_kind, slot_kind) != (_METRIC_COS, kind, _KEY_U64, _SLOT_U32):
+    metrics = (_METRIC_COS, _METRIC_IP) if dtype in ("f32", "f16") else (_METRIC_COS,)
+    if metric not in metrics or (scalar, key_kind, slot_kind) != (kind, _KEY_U64, _SLOT_U32):
         raise _corrupt(f"metric/scalar/key/slot kinds {(metric, scalar, key_kind, slot_kind)}")
     if present != nvec or deleted != 0 or dims != cols // width or multi != 0:
         raise _corrupt(f"head counts {present} present, {deleted} deleted, {dims} dims for {nvec} vectors")

@@ -37,11 +37,17 @@ recall: 100k perturbed real MiniLM vectors, f16, recall@10 against exact 0.984 v
 41.6 s vs 71.6 s on 2 busy cores (FAISS IndexHNSWFlat, M=16, efConstruction=128, same run: 38.1 s).
 48 saved about a tenth more at 0.986, a thinner margin for larger segments, whose recall is lower."""
 EXPANSION_SEARCH: Final = 96
-METRIC: Final = "cos"
-"""``ip`` would order and score these unit vectors (:func:`normalise`; queries are normalised too)
-the same way for about a fifth less build CPU, since ``cos`` computes two norms at every distance
-(100k perturbed real vectors, f16, one thread: 12.2 s vs 15.7 s, recall@10 0.989 both), but
-:mod:`memvid.index.hnsw_check` admits only ``cos`` blobs."""
+
+
+def metric_for(dtype: VecDtype) -> Literal["ip", "cos"]:
+    """The usearch metric new indexes of ``dtype`` get. Vectors and queries are unit length
+    (:func:`normalise`), so inner product orders and scores them as cosine does, for about a
+    fifth less build CPU (``cos`` computes two norms at every distance; 100k perturbed real
+    vectors, f16, one thread: 12.2 s vs 15.7 s CPU, recall@10 0.989 both). Not for i8:
+    usearch's i8 inner product is not rescaled (distances in the thousands), so i8 stays
+    ``cos``. Older indexes keep the metric they were built with (a blob records it)."""
+    return "cos" if dtype == "i8" else "ip"
+
 
 Matrix = npt.NDArray[np.float32]
 Ids = npt.NDArray[np.uint64]
@@ -146,7 +152,7 @@ def build_hnsw(
     else:
         index = index_cls(
             ndim=vectors.shape[1],
-            metric=METRIC,
+            metric=metric_for(dtype),
             dtype=dtype,
             connectivity=CONNECTIVITY,
             expansion_add=EXPANSION_ADD,
@@ -261,22 +267,18 @@ def search_segments(
     return [(int(all_ids[i]), float(all_scores[i])) for i in order]
 
 
-_BLAS: Any = None
+def _scores(vectors: Matrix, q: Matrix) -> npt.NDArray[np.float32]:
+    """``vectors @ q`` on the calling thread only, by numpy's own loop rather than BLAS.
 
-
-def _one_blas_thread() -> Any:
-    """A context in which numpy's BLAS runs on the calling thread only.
-
-    A query's matrix-vector product is far too small to gain from threads, and on a
-    busy machine a multithreaded BLAS call waits for every one of its threads to be
-    scheduled: on 2 shared cores, 5k x 384 took 8 ms at the median instead of 0.17 ms.
-    (threadpoolctl finds the BLAS numpy loaded, whichever it is.)"""
-    global _BLAS
-    if _BLAS is None:
-        from threadpoolctl import ThreadpoolController
-
-        _BLAS = ThreadpoolController()
-    return _BLAS.limit(limits=1, user_api="blas")
+    A query's matrix-vector product is far too small to gain from threads, and on a busy
+    machine a multithreaded BLAS call waits for every one of its threads to be scheduled:
+    on 2 shared cores, 5k x 384 took 8 ms at the median instead of 0.17 ms. ``einsum``
+    (without ``optimize``) never calls BLAS, runs as fast as one-thread BLAS here (5k and
+    60k rows), and needs no per-query switch of the process-wide BLAS thread count, which
+    cost 7-45 us a query through threadpoolctl and raced with other threads' searches.
+    It sums in another order than BLAS: scores agree to float32 rounding."""
+    scores: npt.NDArray[np.float32] = np.einsum("ij,j->i", vectors, q)
+    return scores
 
 
 def _exact(
@@ -285,14 +287,12 @@ def _exact(
     ok = allowed(seg.ids)
     if ok.all():
         ids = seg.ids
-        with _one_blas_thread():
-            scores = seg.vectors @ q
+        scores = _scores(seg.vectors, q)
     else:
         ids = seg.ids[ok]
         if not len(ids):
             return ids, np.zeros(0, np.float32)
-        with _one_blas_thread():
-            scores = seg.vectors[ok] @ q
+        scores = _scores(seg.vectors[ok], q)
     if len(scores) > limit:
         top = np.argpartition(-scores, limit - 1)[:limit]
         return ids[top], scores[top]

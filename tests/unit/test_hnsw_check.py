@@ -70,6 +70,7 @@ def edit(blob: bytes, offset: int, fmt: str, value: int) -> bytes:
 
 def test_a_blob_build_hnsw_wrote_passes(layout: Layout) -> None:
     assert check(layout.blob) == N
+    assert layout.blob[layout.graph - 64 + 13] == ord("i")  # f16 is built with inner product
     for dtype in ("f32", "i8"):
         vectors = np.eye(DIM, dtype=np.float32).repeat(4, axis=0)
         blob = build_hnsw(np.arange(len(vectors), dtype=np.uint64), vectors, dtype)
@@ -108,7 +109,7 @@ CASES: dict[str, tuple[Callable[[Layout], bytes], str]] = {
     "empty": (lambda L: b"", "shorter"),
     "no usearch head": (lambda L: edit(L.blob, L.graph - 64, "<B", ord("x")), "no usearch head"),
     "deleted entries": (lambda L: edit(L.blob, L.graph - 64 + 25, "<Q", 1), "deleted"),
-    "another metric": (lambda L: edit(L.blob, L.graph - 64 + 13, "<B", ord("i")), "kinds"),
+    "another metric": (lambda L: edit(L.blob, L.graph - 64 + 13, "<B", ord("l")), "kinds"),
     "more vectors than the segment has frames": (lambda L: edit(L.blob, 0, "<I", N + 1), "vectors for a segment"),
 }
 
@@ -119,6 +120,19 @@ def test_forged_fields_are_refused(layout: Layout, case: str) -> None:
     with pytest.raises(CorruptCapsuleError, match=words) as info:
         check(make(layout))
     assert info.value.kind == "vec"
+
+
+def test_older_cos_blobs_pass_and_i8_inner_product_is_refused(layout: Layout) -> None:
+    """Blobs written before f16/f32 indexes moved to inner product are cos: still valid.
+    usearch's i8 inner product is not rescaled, so an i8 blob must be cos."""
+    assert check(edit(layout.blob, layout.graph - 64 + 13, "<B", ord("c"))) == N
+    vectors = np.eye(DIM, dtype=np.float32).repeat(4, axis=0)
+    blob = build_hnsw(np.arange(32, dtype=np.uint64), vectors, "i8")
+    rows, cols = struct.unpack_from("<II", blob)
+    metric_at = 8 + rows * cols + 13
+    assert blob[metric_at] == ord("c")
+    with pytest.raises(CorruptCapsuleError, match="kinds"):
+        check_hnsw(edit(blob, metric_at, "<B", ord("i")), dtype="i8", dim=DIM, first_id=0, last_id=32, rows=32)
 
 
 def test_the_capsule_must_agree(layout: Layout) -> None:
