@@ -85,6 +85,20 @@ def _read(image: bytes, forged_seq: int | None = None) -> Counter[str]:
     return stats
 
 
+def _read_in_child(image: bytes, path: Path) -> dict[str, Any]:
+    """Every read of ``image`` in a child process, so that its peak memory is this input's
+    alone; returns the child's summary after checking its time and memory bars."""
+    path.write_bytes(image)
+    proc = subprocess.run(
+        [sys.executable, str(HERE / "fuzz_worker.py"), "read", str(path)], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary: dict[str, Any] = json.loads(proc.stdout.splitlines()[-1])
+    assert summary["max_rss_mib"] < 512, summary
+    assert summary["slowest_s"] < MAX_SECONDS, summary
+    return summary
+
+
 def _head(image: bytes) -> int:
     with Memvid.from_storage(_storage(image), read_only=True) as mem:
         return mem.head.seq
@@ -287,17 +301,8 @@ def test_zstd_bomb(empty: bytes, tmp_path: Path, declared: str) -> None:
     forge = Forge(empty)
     ref = forge.append_raw_block(_HEAD.pack(b"MVBK", 1, 1, 0, len(bomb), raw, bytes(24)), bomb)
     image = forge.commit(_with_segment(forge, [[*ref, 0, 0, 1, 1]]))
-    path = tmp_path / "bomb.mv2"
-    path.write_bytes(image)
-    # A child process, so its peak memory is the bomb's alone.
-    proc = subprocess.run(
-        [sys.executable, str(HERE / "fuzz_worker.py"), "read", str(path)], capture_output=True, text=True, timeout=120
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    summary = json.loads(proc.stdout.splitlines()[-1])
+    summary = _read_in_child(image, tmp_path / "bomb.mv2")
     assert any(k.endswith("Error") for k in summary), summary
-    assert summary["max_rss_mib"] < 512, summary
-    assert summary["slowest_s"] < MAX_SECONDS, summary
     _FIGURES["cases"] += 1
     _FIGURES[f"bomb_rss_mib_{declared.replace(' ', '_')}"] = summary["max_rss_mib"]
 
@@ -326,16 +331,8 @@ def test_dense_manifest_is_refused_before_parsing(base: bytes, tmp_path: Path) -
     forge = Forge(base)
     image = forge.commit({**forge.next_manifest(), "segments": [[0, 0, "", 0, 0, 0, 0]] * 3_700_000})
     assert len(image) < len(base) + 64 * 1024
-    path = tmp_path / "dense.mv2"
-    path.write_bytes(image)
-    proc = subprocess.run(
-        [sys.executable, str(HERE / "fuzz_worker.py"), "read", str(path)], capture_output=True, text=True, timeout=120
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    summary = json.loads(proc.stdout.splitlines()[-1])
+    summary = _read_in_child(image, tmp_path / "dense.mv2")
     assert summary.get("opened_ok") == 1, summary  # at the commit before the forged one
-    assert summary["max_rss_mib"] < 512, summary
-    assert summary["slowest_s"] < MAX_SECONDS, summary
     assert _head(image) == forge.manifest["seq"]
     _FIGURES["cases"] += 1
     _FIGURES["ignored_as_torn"] += 1
