@@ -136,29 +136,111 @@ class _HitFrames:
             return self._frames[frame_id]
 
 
-@dataclass(frozen=True, slots=True)
+class _Snippet:
+    """One hit's snippet and highlights, made the first time either is read, from the text
+    the search already read (so it needs no open capsule): a caller that never shows
+    snippets, such as an adapter or a pipeline that reads ids, does not pay for them."""
+
+    __slots__ = ("_maker", "_row", "_rows", "_value")
+
+    def __init__(
+        self, maker: _SnippetMaker | None, rows: BatchRows | None, row: int, value: _SnippetValue | None = None
+    ) -> None:
+        self._maker = maker
+        self._rows = rows
+        self._row = row
+        self._value = value
+
+    def get(self) -> _SnippetValue:
+        value = self._value
+        if value is None:  # two threads may both compute it; they get equal values
+            assert self._maker is not None and self._rows is not None
+            value = self._maker.make(self._rows.string("text", self._row) or "")
+            self._value = value
+            self._rows = None  # the batch may go now (unless Hit.frame still needs it)
+        return value
+
+
+_SnippetValue = tuple[str, tuple[tuple[int, int], ...]]
+_NO_SNIPPET: Final[_SnippetValue] = ("", ())
+
+
+class _SnippetMaker:
+    """What every snippet of one search shares: the query's stems, their candidate
+    prefixes and the width."""
+
+    __slots__ = ("_prefixes", "_terms", "_width")
+
+    def __init__(self, query: str | None, width: int) -> None:
+        self._terms = _query_terms(query) if query and width else set()
+        self._prefixes = _candidates(self._terms)
+        self._width = width
+
+    def make(self, text: str) -> _SnippetValue:
+        return _snippet(text, self._terms, self._width, self._prefixes)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
 class Hit:
     """One result. ``retrievers`` maps each retriever that found the frame (``"lex"``,
     ``"vec"``) to its rank there (from 1); ``highlights`` are ``(start, end)`` offsets
-    into ``snippet`` of the words that matched the query. ``frame`` is the whole
-    :class:`Frame`, built the first time any hit of the search asks for it."""
+    into ``snippet`` of the words that matched the query. ``snippet`` and ``highlights``
+    are made the first time either is read; ``frame`` is the whole :class:`Frame`, built
+    the first time any hit of the search asks for it. Both work after the capsule is
+    closed. Two hits are equal when their fields other than ``frame`` are."""
 
     score: float
     frame_id: int
     uri: str | None
     title: str | None
-    snippet: str
-    highlights: tuple[tuple[int, int], ...]
     time: Any
     tags: Mapping[str, str]
     kind: str | None
     retrievers: Mapping[str, int]
-    _frames: _HitFrames = field(repr=False, compare=False)
+    _snippet: _Snippet = field(repr=False)
+    _frames: _HitFrames = field(repr=False)
+
+    @property
+    def snippet(self) -> str:
+        """The stretch of the text with the most query words (made on first read)."""
+        return self._snippet.get()[0]
+
+    @property
+    def highlights(self) -> tuple[tuple[int, int], ...]:
+        """``(start, end)`` offsets into :attr:`snippet` of the words matching the query."""
+        return self._snippet.get()[1]
 
     @property
     def frame(self) -> Frame:
         """The whole frame: metadata, payload, checksum, embedding and the fields above."""
         return self._frames.get(self.frame_id)
+
+    def _fields(self) -> tuple[Any, ...]:
+        return (
+            self.score,
+            self.frame_id,
+            self.uri,
+            self.title,
+            self.snippet,
+            self.highlights,
+            self.time,
+            self.tags,
+            self.kind,
+            self.retrievers,
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        assert isinstance(other, Hit)
+        return self._fields() == other._fields()
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def __repr__(self) -> str:
+        names = ("score", "frame_id", "uri", "title", "snippet", "highlights", "time", "tags", "kind", "retrievers")
+        return "Hit(" + ", ".join(f"{n}={v!r}" for n, v in zip(names, self._fields(), strict=True)) + ")"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -443,11 +525,10 @@ _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 def _hits(
     snapshot: Snapshot, scored: list[tuple[int, float]], ranks: dict[str, dict[int, int]], request: SearchRequest
 ) -> list[Hit]:
-    """Hits read row by row from the cached batches: only the fields a hit shows, and the
-    text only when there is a snippet to make. Whole frames wait for :attr:`Hit.frame`."""
+    """Hits read row by row from the cached batches: only the fields a hit shows. The
+    snippets wait for :attr:`Hit.snippet`, the whole frames for :attr:`Hit.frame`."""
     width = request.snippet_chars
-    terms = _query_terms(request.query) if request.query and width else set()
-    finder = _candidates(terms)
+    maker = _SnippetMaker(request.query, width) if width else None
     located = snapshot.rows_by_id([fid for fid, _ in scored])
     frames = _HitFrames(located)
     hits = []
@@ -456,19 +537,17 @@ def _hits(
         if found is None:
             continue
         rows, row = found
-        snippet, highlights = _snippet(rows.string("text", row) or "", terms, width, finder) if width else ("", ())
         hits.append(
             Hit(
                 score=score,
                 frame_id=fid,
                 uri=rows.string("uri", row),
                 title=rows.string("title", row),
-                snippet=snippet,
-                highlights=highlights,
                 time=rows.time(row),
                 tags=rows.tags(row),
                 kind=rows.string("kind", row),
                 retrievers={name: r[fid] for name, r in ranks.items() if fid in r},
+                _snippet=_Snippet(maker, rows, row) if maker else _Snippet(None, None, 0, _NO_SNIPPET),
                 _frames=frames,
             )
         )
