@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import json
@@ -761,9 +762,12 @@ class Memvid(_Reading):
             self._closed = True
             self._pending.clear()
             self._pending_dead.clear()
-            if self._indexer is not None:
-                self._indexer.close()
-            self._storage.close()
+            try:
+                self._reader.close()  # search hits still alive read what they need while they can
+            finally:
+                if self._indexer is not None:
+                    self._indexer.close()
+                self._storage.close()
 
     def __enter__(self) -> Memvid:
         return self
@@ -782,6 +786,8 @@ class Memvid(_Reading):
                 stacklevel=1,
             )
             self._closed = True
+            with contextlib.suppress(Exception):
+                self._reader.close()
             if self._indexer is not None:
                 self._indexer.close()
             self._storage.close()

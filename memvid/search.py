@@ -114,26 +114,44 @@ class SearchRequestBuilder:
 class _HitFrames:
     """The whole frames of one search's hits, built on first use, for every hit at once (one
     read per batch), from the decoded batches the hits were read from: most callers never look
-    past a hit's own fields, and a caller that does, such as an adapter, usually reads them all."""
+    past a hit's own fields, and a caller that does, such as an adapter, usually reads them all.
 
-    __slots__ = ("_frames", "_located", "_lock")
+    Hits are read from batches whose vectors may not be decoded (see
+    :class:`~memvid.engine.snapshot.BatchRows`); those are read again whole for the frames,
+    and, so that frames still work once the capsule is closed, before it closes."""
 
-    def __init__(self, located: dict[int, tuple[BatchRows, int]]) -> None:
+    __slots__ = ("__weakref__", "_frames", "_located", "_lock", "_snapshot")
+
+    def __init__(self, snapshot: Snapshot, located: dict[int, tuple[BatchRows, int]]) -> None:
+        self._snapshot = snapshot
         self._located = located
         self._frames: dict[int, Frame] | None = None
         self._lock = threading.Lock()
+        if any(not rows.complete for rows, _ in located.values()):
+            snapshot.reader.hold_until_close(self)
+
+    def settle(self) -> None:
+        """Build the frames now (the capsule is about to close)."""
+        with self._lock:
+            self._build()
 
     def get(self, frame_id: int) -> Frame:
         with self._lock:
-            if self._frames is None:
-                by_batch: dict[int, tuple[BatchRows, list[int]]] = {}
-                for rows, row in self._located.values():
-                    by_batch.setdefault(id(rows), (rows, []))[1].append(row)
-                frames: dict[int, Frame] = {}
-                for rows, wanted in by_batch.values():
-                    frames.update((f.id, f) for f in rows.frames(sorted(wanted)))
-                self._frames = frames
-            return self._frames[frame_id]
+            return self._build()[frame_id]
+
+    def _build(self) -> dict[int, Frame]:
+        if self._frames is None:
+            by_batch: dict[int, tuple[BatchRows, list[int]]] = {}
+            for rows, row in self._located.values():
+                by_batch.setdefault(id(rows), (rows, []))[1].append(row)
+            frames: dict[int, Frame] = {}
+            for rows, wanted in by_batch.values():
+                if not rows.complete:
+                    assert rows.entry is not None
+                    rows = self._snapshot.rows(rows.entry)
+                frames.update((f.id, f) for f in rows.frames(sorted(wanted)))
+            self._frames = frames
+        return self._frames
 
 
 class _Snippet:
@@ -456,7 +474,7 @@ def _allowed_ids(snapshot: Snapshot, f: _Filters) -> npt.NDArray[np.uint64]:
     if cached is None:
         parts = []
         for entry in snapshot.batch_entries():
-            batch = snapshot.batch(entry)
+            batch = snapshot.rows(entry, vectors=False).batch
             mask = _filter_mask(batch, f.kind, f.tags, f.since_us, f.until_us, f.uri_prefix, f.where)
             if f.created_since_us is not None or f.created_until_us is not None:
                 created = np.asarray(batch.column("created_at").view(pa.int64()).to_numpy(), dtype=np.int64)
@@ -529,8 +547,8 @@ def _hits(
     snippets wait for :attr:`Hit.snippet`, the whole frames for :attr:`Hit.frame`."""
     width = request.snippet_chars
     maker = _SnippetMaker(request.query, width) if width else None
-    located = snapshot.rows_by_id([fid for fid, _ in scored])
-    frames = _HitFrames(located)
+    located = snapshot.rows_by_id([fid for fid, _ in scored], vectors=False)
+    frames = _HitFrames(snapshot, located)
     hits = []
     for fid, score in scored:
         found = located.get(fid)

@@ -8,6 +8,8 @@ batches, tombstones) is read on demand, verified block by block, and cached.
 from __future__ import annotations
 
 import bisect
+import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -28,7 +30,7 @@ from memvid.engine.manifest import (
     decode_manifest,
     decode_segment_dir,
 )
-from memvid.engine.rows import decode_batch, frames_of
+from memvid.engine.rows import decode_batch, decode_batch_text, frames_of
 from memvid.errors import ChecksumError, CorruptCapsuleError, LimitExceededError
 from memvid.filters import Predicate
 from memvid.format.block import BLOCK_HEADER_SIZE, BlockKind, BlockRef, decode_block, kind_name
@@ -44,7 +46,8 @@ DELETED: Final = (1 << 64) - 1
 
 _SCAN_CHUNK: Final = 1 << 20
 BATCH_CACHE_BYTES: Final = 256 << 20
-"""Decoded frame batches a handle keeps in memory (all its snapshots together)."""
+"""Decoded frame batches a handle keeps in memory (all its snapshots together), counted by
+the buffers each holds."""
 
 
 class _LRU:
@@ -59,22 +62,30 @@ class _LRU:
         self._sizes: dict[Any, int] = {}
         self._bytes = 0
 
-    def get(self, key: Any, load: Callable[[], Any]) -> Any:
+    def get(self, key: Any, load: Callable[[], Any], accept: Callable[[Any], bool] | None = None) -> Any:
+        """The value of ``key``, loaded when missing or when ``accept`` turns the cached one down."""
         try:
             self._data.move_to_end(key)
-            return self._data[key]
+            value = self._data[key]
         except KeyError:
-            value = load()
-            self._data[key] = value
-            if self._size is not None:
-                self._sizes[key] = n = self._size(value)
-                self._bytes += n
-            while len(self._data) > 1 and (
-                len(self._data) > self._capacity or (self._size is not None and self._bytes > self._max_bytes)
-            ):
-                old, _ = self._data.popitem(last=False)
-                self._bytes -= self._sizes.pop(old, 0)
-            return value
+            pass
+        else:
+            if accept is None or accept(value):
+                return value
+            del self._data[key]
+            self._bytes -= self._sizes.pop(key, 0)
+        value = load()
+        self._data[key] = value
+        self._bytes -= self._sizes.pop(key, 0)  # another thread may have loaded it meanwhile
+        if self._size is not None:
+            self._sizes[key] = n = self._size(value)
+            self._bytes += n
+        while len(self._data) > 1 and (
+            len(self._data) > self._capacity or (self._size is not None and self._bytes > self._max_bytes)
+        ):
+            old, _ = self._data.popitem(last=False)
+            self._bytes -= self._sizes.pop(old, 0)
+        return value
 
 
 class _Strings:
@@ -101,14 +112,23 @@ class _Strings:
 class BatchRows:
     """A decoded frames batch, and per-row reads of what a search hit shows (uri, title,
     kind, tags, time, text) straight from its buffers. Built once per batch and cached with
-    it; the readers of each column are made on first use."""
+    it; the readers of each column are made on first use.
 
-    __slots__ = ("_first", "_ids", "_strings", "_tags", "_times", "batch", "dim", "nbytes")
+    A batch read for search hits leaves its vectors undecoded (``complete`` is false when
+    the block holds vectors that ``batch`` lacks): that is half the decoding and half the
+    memory of a block with 384-d vectors. ``entry`` is where it was read from."""
 
-    def __init__(self, batch: pa.RecordBatch) -> None:
+    __slots__ = ("_first", "_ids", "_strings", "_tags", "_times", "batch", "complete", "dim", "entry", "nbytes")
+
+    def __init__(
+        self, batch: pa.RecordBatch, entry: BatchEntry | None = None, *, vector_dim: int | None = None
+    ) -> None:
         self.batch = batch
+        self.entry = entry
         schema = batch.schema
-        self.dim: int | None = schema.field("embedding").type.list_size if "embedding" in schema.names else None
+        has_vectors = "embedding" in schema.names
+        self.dim: int | None = schema.field("embedding").type.list_size if has_vectors else vector_dim
+        self.complete = has_vectors or vector_dim is None
         self.nbytes = int(batch.nbytes)
         ids = batch.column(0).to_numpy()
         # decode_batch checks that ids rise strictly, so a batch as long as its id range holds every id in it.
@@ -161,8 +181,14 @@ class BatchRows:
         return {keys.get(i) or "": items.get(i) or "" for i in range(start, end)}
 
     def frames(self, rows: list[int]) -> list[Frame]:
-        """Whole :class:`Frame` objects for ``rows`` (ascending)."""
+        """Whole :class:`Frame` objects for ``rows`` (ascending); only from a complete batch."""
+        if not self.complete:
+            raise RuntimeError("frames of a batch read without its vectors")
         return frames_of(self.batch, rows)
+
+
+def _complete(rows: BatchRows) -> bool:
+    return rows.complete
 
 
 def _int64s(array: pa.Array[Any]) -> npt.NDArray[np.int64]:
@@ -182,6 +208,22 @@ class BlockReader:
         self._batches = _LRU(1 << 16, max_bytes=BATCH_CACHE_BYTES, size=lambda rows: int(rows.nbytes))
         self._dirs = _LRU(4096)
         self._tombstones = _LRU(4096)
+        self._lock = threading.Lock()
+        self._until_close: weakref.WeakSet[Any] = weakref.WeakSet()
+
+    def hold_until_close(self, reads: Any) -> None:
+        """Have ``reads.settle()`` run before the capsule closes, unless ``reads`` is gone by
+        then: what a result read lazily from the capsule must read while it still can."""
+        with self._lock:
+            self._until_close.add(reads)
+
+    def close(self) -> None:
+        """Settle what :meth:`hold_until_close` was given (call before closing the storage)."""
+        with self._lock:
+            waiting = list(self._until_close)
+            self._until_close.clear()
+        for reads in waiting:
+            reads.settle()
 
     def raw(self, ref: BlockRef, kind: BlockKind, limit: int) -> bytes:
         if ref.length > MAX_BLOCK_STORED + BLOCK_HEADER_SIZE:
@@ -223,16 +265,19 @@ class BlockReader:
     def batch(self, entry: BatchEntry, limit: int) -> pa.RecordBatch:
         return self.rows(entry, limit).batch
 
-    def rows(self, entry: BatchEntry, limit: int) -> BatchRows:
+    def rows(self, entry: BatchEntry, limit: int, *, vectors: bool = True) -> BatchRows:
+        """The batch of ``entry``; without ``vectors``, one whose vectors may be left undecoded
+        (a complete one when the cache has it)."""
+
         def load() -> BatchRows:
             payload = self.raw(entry.ref, BlockKind.FRAMES, limit)
-            return BatchRows(
-                decode_batch(
-                    payload, offset=entry.ref.offset, rows=entry.rows, first_id=entry.first_id, last_id=entry.last_id
-                )
-            )
+            where = {"offset": entry.ref.offset, "rows": entry.rows, "first_id": entry.first_id}
+            if vectors:
+                return BatchRows(decode_batch(payload, **where, last_id=entry.last_id), entry)
+            batch, dim = decode_batch_text(payload, **where, last_id=entry.last_id)
+            return BatchRows(batch, entry, vector_dim=dim)
 
-        result: BatchRows = self._batches.get(entry.ref.offset, load)
+        result: BatchRows = self._batches.get(entry.ref.offset, load, _complete if vectors else None)
         return result
 
     def tombstones(self, entry: TombstoneEntry, limit: int) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint64]]:
@@ -398,9 +443,10 @@ class Snapshot:
     def batch(self, entry: BatchEntry) -> pa.RecordBatch:
         return self.rows(entry).batch
 
-    def rows(self, entry: BatchEntry) -> BatchRows:
-        """The batch of ``entry`` with its per-row readers."""
-        rows = self.reader.rows(entry, self.end)
+    def rows(self, entry: BatchEntry, *, vectors: bool = True) -> BatchRows:
+        """The batch of ``entry`` with its per-row readers; ``vectors=False`` when the caller
+        reads no vectors (see :class:`BatchRows`)."""
+        rows = self.reader.rows(entry, self.end, vectors=vectors)
         if rows.dim is not None and rows.dim != self.manifest.embedding_dim:
             raise CorruptCapsuleError(
                 f"frames block at offset {entry.ref.offset} holds {rows.dim}-d vectors; "
@@ -437,14 +483,14 @@ class Snapshot:
             return None
         return batches[j]
 
-    def rows_by_id(self, frame_ids: list[int]) -> dict[int, tuple[BatchRows, int]]:
+    def rows_by_id(self, frame_ids: list[int], *, vectors: bool = True) -> dict[int, tuple[BatchRows, int]]:
         """Where each frame lives (dead or alive): its batch and row. Ids not here are left out."""
         out: dict[int, tuple[BatchRows, int]] = {}
         for fid in frame_ids:
             entry = self._entry_of(fid)
             if entry is None:
                 continue
-            rows = self.rows(entry)
+            rows = self.rows(entry, vectors=vectors)
             row = rows.row_of(fid)
             if row is not None:
                 out[fid] = (rows, row)
@@ -506,7 +552,7 @@ class Snapshot:
         if self._uris is None:
             uris: dict[str, list[int]] = {}
             for entry in self.batch_entries():
-                batch = self.batch(entry)
+                batch = self.rows(entry, vectors=False).batch
                 ids = batch.column(0).to_numpy().tolist()
                 for fid, uri in zip(ids, batch.column("uri").to_pylist(), strict=True):
                     if uri is not None:

@@ -3,6 +3,7 @@ vectors are not decoded. Each must give exactly what the eager path gives, open 
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from pathlib import Path
 
@@ -10,6 +11,8 @@ import numpy as np
 import pytest
 
 from memvid import Memvid
+from memvid.engine.rows import decode_batch, decode_batch_text, encode_rows, frames_of
+from memvid.errors import CorruptCapsuleError
 from memvid.search import _query_terms, _snippet
 
 
@@ -93,3 +96,84 @@ def test_hits_compare_and_print_their_snippets(path: Path) -> None:
     assert "highlights=((" in repr(a[0]) and "_snippet" not in repr(a[0]) and "_frames" not in repr(a[0])
     assert a[0].to_dict()["snippet"] == "Alice prefers green tea in the morning"
     assert a[0].to_dict()["highlights"] == [[14, 19], [20, 23]]
+
+
+def test_hit_frames_from_batches_read_without_vectors(path: Path) -> None:
+    rng = random.Random(5)
+    vectors = _capsule(path, rng, commits=1, frames=1500)  # two batches, all in the lexical checkpoint
+    with Memvid.open(path, read_only=True) as mem:
+        built = mem.search("protein straße", mode="lex", limit=20)
+        for hit in built:
+            assert hit.frame.to_dict() == mem.get(hit.frame_id).to_dict()
+            assert hit.frame.embedding is not None and np.array_equal(hit.frame.embedding, vectors[hit.frame_id])
+        expected = {f.id: f.to_dict() for f in mem.frames()}
+    with Memvid.open(path, read_only=True) as mem:
+        early = mem.search("tea coffee cells", mode="lex", limit=20)
+        located = early[0]._frames._located.values()
+        assert len({id(rows) for rows, _ in located}) == 2
+        assert all(not rows.complete for rows, _ in located)  # the hits did not decode the vectors
+        dropped = mem.search("valley", mode="lex")
+        del dropped  # a result gone before the close is not read for it
+    # Nothing read these batches whole while the capsule was open: the close did, for the hits alive.
+    assert len(early) == 20
+    for hit in early:
+        assert hit.frame.to_dict() == expected[hit.frame_id]
+        assert hit.frame.embedding is not None and np.array_equal(hit.frame.embedding, vectors[hit.frame_id])
+
+
+def test_text_reads_of_a_batch_match_whole_ones() -> None:
+    from memvid.engine.rows import Row
+
+    rows = [
+        Row(
+            frame_id=i,
+            created_at_us=1_700_000_000_000_000 + i,
+            timestamp_us=None,
+            uri=f"mv2://{i}",
+            title=None,
+            kind=None,
+            tags={"k": str(i)},
+            metadata=None,
+            text=f"text {i} ünï",
+            payload=None,
+            checksum=bytes(16),
+            supersedes=None,
+            embedding=None if i % 3 == 0 else np.full(8, i, dtype=np.float32),
+        )
+        for i in range(30)
+    ]
+    for dim in (8, None):
+        encoded = encode_rows(rows if dim else [r for r in rows if r.embedding is None], dim)[0]
+        where = {"offset": 0, "rows": encoded.rows, "first_id": encoded.first_id, "last_id": encoded.last_id}
+        whole = decode_batch(encoded.payload, **where)
+        text, found_dim = decode_batch_text(encoded.payload, **where)
+        assert found_dim == dim
+        assert text.schema.names == [n for n in whole.schema.names if n != "embedding"]
+        assert [f.to_dict() for f in frames_of(text)] == [
+            dataclasses.replace(f, embedding=None).to_dict() for f in frames_of(whole)
+        ]
+    # A vector section of the wrong length is damage, even when its values are not read.
+    encoded = encode_rows(rows, 8)[0]
+    where = {"offset": 0, "rows": encoded.rows, "first_id": encoded.first_id, "last_id": encoded.last_id}
+    for cut in (encoded.payload[:-1], encoded.payload + b"\0", encoded.payload[: -(8 * 4 * 30 + 30 + 2)]):
+        with pytest.raises(CorruptCapsuleError):
+            decode_batch_text(cut, **where)
+
+
+def test_the_batch_cache_keeps_one_batch_and_upgrades_it(path: Path) -> None:
+    rng = random.Random(3)
+    vectors = _capsule(path, rng)
+    with Memvid.open(path, read_only=True) as mem:
+        snapshot = mem._snapshot
+        reader = snapshot.reader
+        entry = next(snapshot.batch_entries())
+        text = snapshot.rows(entry, vectors=False)
+        assert not text.complete and text.dim == 16 and "embedding" not in text.batch.schema.names
+        with pytest.raises(RuntimeError):
+            text.frames([0])
+        assert snapshot.rows(entry, vectors=False) is text  # cached
+        whole = snapshot.rows(entry)
+        assert whole.complete and whole is not text and whole.nbytes > text.nbytes
+        assert snapshot.rows(entry, vectors=False) is whole  # a whole batch serves text reads too
+        assert np.array_equal(whole.frames([2])[0].embedding, vectors[2])
+        assert reader._batches._bytes == sum(r.nbytes for r in reader._batches._data.values())
