@@ -115,6 +115,7 @@ def vet(directory: Path, capsule_uuid: str, key: str) -> None:
     timeout = _BASE_SECONDS + _SECONDS_PER_MIB * size / (1 << 20)
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
     env["RUST_BACKTRACE"] = "0"
+    env["MALLOC_ARENA_MAX"] = "2"  # per-thread malloc arenas reserve address space under the limit
     try:
         proc = subprocess.run(
             [sys.executable, "-I", "-c", _SCRIPT, str(directory), str(memory), str(FULL_TERMS)],
