@@ -185,17 +185,21 @@ _NO_SNIPPET: Final[_SnippetValue] = ("", ())
 
 class _SnippetMaker:
     """What every snippet of one search shares: the query's stems, their candidate
-    prefixes and the width."""
+    prefixes and the width; the stems are found when the first snippet is made."""
 
-    __slots__ = ("_prefixes", "_terms", "_width")
+    __slots__ = ("_query", "_stems", "_width")
 
     def __init__(self, query: str | None, width: int) -> None:
-        self._terms = _query_terms(query) if query and width else set()
-        self._prefixes = _candidates(self._terms)
+        self._query = query
         self._width = width
+        self._stems: tuple[set[str], tuple[str, ...] | None] | None = None
 
     def make(self, text: str) -> _SnippetValue:
-        return _snippet(text, self._terms, self._width, self._prefixes)
+        stems = self._stems
+        if stems is None:
+            terms = _query_terms(self._query) if self._query and self._width else set()
+            stems = self._stems = (terms, _candidates(terms))
+        return _snippet(text, stems[0], self._width, stems[1])
 
 
 @dataclass(frozen=True, slots=True, eq=False)
