@@ -29,7 +29,7 @@ import zstandard
 
 from memvid.errors import ChecksumError, CorruptCapsuleError, LimitExceededError
 from memvid.format.checksum import block_digest
-from memvid.format.limits import MAX_BLOCK_RAW, MAX_BLOCK_STORED
+from memvid.format.limits import MAX_BLOCK_RAW, MAX_BLOCK_STORED, MAX_MANIFEST_RAW
 
 BLOCK_MAGIC: Final = b"MVBK"
 BLOCK_HEADER_SIZE: Final = 64
@@ -173,6 +173,9 @@ def kind_name(kind: int) -> str:
         return f"kind {kind}"
 
 
+_JSON_KINDS: Final = (BlockKind.MANIFEST, BlockKind.SEGMENT)  # bounded by MAX_MANIFEST_RAW
+
+
 def decode_block(data: bytes, ref: BlockRef, expected_kind: BlockKind) -> bytes:
     """Check a whole block (header + payload, as read at ``ref``) and return its raw payload.
 
@@ -198,6 +201,10 @@ def decode_block(data: bytes, ref: BlockRef, expected_kind: BlockKind) -> bytes:
     if header.kind != expected_kind:
         raise CorruptCapsuleError(
             f"block at offset {offset} is a {kind_name(header.kind)} block, expected {what}", offset=offset, kind=what
+        )
+    if expected_kind in _JSON_KINDS and header.raw_len > MAX_MANIFEST_RAW:  # refused before decompressing
+        raise LimitExceededError(
+            f"{what} block at offset {offset} declares {header.raw_len} bytes, over {MAX_MANIFEST_RAW}"
         )
     stored = view[BLOCK_HEADER_SIZE:]
     if header.codec == Codec.NONE:

@@ -339,8 +339,9 @@ def test_dense_manifest_is_refused_before_parsing(base: bytes, tmp_path: Path) -
     _FIGURES["dense_manifest_rss_mib"] = summary["max_rss_mib"]
 
 
-def test_manifest_bomb(empty: bytes) -> None:
-    """A manifest that decodes to 256 MiB of zeros: refused, bounded."""
+def test_manifest_bomb(empty: bytes, tmp_path: Path) -> None:
+    """A manifest that decodes to 256 MiB of zeros: refused from its declared size, before
+    anything is decompressed (a manifest is at most 64 MiB), so the reader stays small."""
     forge = Forge(empty)
     bomb = _bomb()
     header = _HEAD.pack(b"MVBK", 4, 1, 0, len(bomb), MAX_BLOCK_RAW, bytes(24))
@@ -349,8 +350,12 @@ def test_manifest_bomb(empty: bytes) -> None:
     from memvid.format.trailer import Trailer
 
     forge.data += Trailer(1, ref[0], ref[1], commit_digest(bytes(MAX_BLOCK_RAW))).encode()
-    stats = _read(bytes(forge.data))
-    assert stats["opened_ok"] == 1  # the forged commit is not whole: the capsule opens at genesis
+    summary = _read_in_child(bytes(forge.data), tmp_path / "manifest-bomb.mv2")
+    assert summary.get("opened_ok") == 1, summary  # the forged commit is not whole: the capsule opens at genesis
+    assert summary["max_rss_mib"] < 200, summary  # 256 MiB were never decompressed
+    _FIGURES["cases"] += 1
+    _FIGURES["ignored_as_torn"] += 1
+    _FIGURES["manifest_bomb_rss_mib"] = summary["max_rss_mib"]
 
 
 # -- declared sizes that disagree with the data ----------------------------------------------
