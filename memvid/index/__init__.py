@@ -43,6 +43,7 @@ from memvid.index.vec import (
     build_hnsw,
     segment_vectors,
 )
+from memvid.storage.cache import sweep_scratch
 
 __all__ = ["CHECKPOINT_FRAMES", "IndexMaintainer", "index_refs", "lex_index", "vec_segments"]
 
@@ -162,6 +163,7 @@ class IndexMaintainer:
     and holds the writer's live lexical index."""
 
     def __init__(self, capsule_uuid: str, *, vec_dtype: VecDtype = "f16") -> None:
+        sweep_scratch()
         self._lex = LexWorkspace(capsule_uuid)
         self.vec_dtype: VecDtype = vec_dtype
         self.rebuild = False

@@ -33,7 +33,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Final
 
-__all__ = ["cache_root", "materialize", "scratch_dir"]
+__all__ = ["cache_root", "materialize", "scratch_dir", "sweep_scratch"]
 
 
 def cache_root() -> Path:
@@ -64,6 +64,15 @@ def scratch_dir(prefix: str) -> Path:
     root.mkdir(parents=True, exist_ok=True, mode=0o700)
     _sweep(root)
     return Path(tempfile.mkdtemp(prefix=f"{prefix}-{os.getpid()}-", dir=root))
+
+
+def sweep_scratch() -> None:
+    """Remove the scratch directories of writers that died without closing (called when a
+    writer opens, so that one which only commits between checkpoints, and so never makes a
+    scratch directory, still frees what a killed predecessor left in ``/dev/shm``)."""
+    root = _work_root()
+    if root.is_dir():
+        _sweep(root)
 
 
 def _sweep(root: Path) -> None:

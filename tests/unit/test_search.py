@@ -308,6 +308,10 @@ def test_scratch_dirs_of_dead_writers_are_swept(tmp_path: Path, monkeypatch: pyt
     mine = scratch_dir("lex")
     assert mine.is_dir() and not stale.exists()
     shutil.rmtree(mine)
+    # A writer that opens sweeps too, even if it never makes a scratch directory itself.
+    stale.mkdir()
+    with Memvid.create(tmp_path / "c.mv2"):
+        assert not stale.exists()
 
 
 def test_lexical_checkpoints_are_periodic_and_the_tail_is_searchable(
