@@ -267,17 +267,39 @@ def search_segments(
     return [(int(all_ids[i]), float(all_scores[i])) for i in order]
 
 
+_BLAS: list[Any] | None = None
+
+
 def _scores(vectors: Matrix, q: Matrix) -> npt.NDArray[np.float32]:
-    """``vectors @ q`` on the calling thread only, by numpy's own loop rather than BLAS.
+    """``vectors @ q`` with numpy's BLAS on the calling thread only.
 
     A query's matrix-vector product is far too small to gain from threads, and on a busy
     machine a multithreaded BLAS call waits for every one of its threads to be scheduled:
-    on 2 shared cores, 5k x 384 took 8 ms at the median instead of 0.17 ms. ``einsum``
-    (without ``optimize``) never calls BLAS, runs as fast as one-thread BLAS here (5k and
-    60k rows), and needs no per-query switch of the process-wide BLAS thread count, which
-    cost 7-45 us a query through threadpoolctl and raced with other threads' searches.
-    It sums in another order than BLAS: scores agree to float32 rounding."""
-    scores: npt.NDArray[np.float32] = np.einsum("ij,j->i", vectors, q)
+    on 2 shared cores, 5k x 384 took 7-8 ms at the median instead of 0.3 ms. The BLAS
+    libraries are found once (threadpoolctl finds the one numpy loaded, whichever it is);
+    each query then sets and restores their thread count directly, and not at all when it
+    is already 1: 35-50 us a query less than ``threadpoolctl``'s ``limit()``, which redoes
+    its bookkeeping at every call. ``einsum``, which never calls BLAS and so needs no
+    switch, was 15-20% slower than one-thread BLAS on SciFact's 5k vectors.
+
+    Restoring only a count this call changed means threads searching at once can at worst
+    run one product on more threads; they never leave the process at the wrong count."""
+    global _BLAS
+    if _BLAS is None:
+        from threadpoolctl import ThreadpoolController
+
+        _BLAS = list(ThreadpoolController().select(user_api="blas").lib_controllers)
+    changed = []
+    for lib in _BLAS:
+        threads = lib.num_threads
+        if threads != 1:
+            lib.set_num_threads(1)
+            changed.append((lib, threads))
+    try:
+        scores: npt.NDArray[np.float32] = vectors @ q
+    finally:
+        for lib, threads in changed:
+            lib.set_num_threads(threads)
     return scores
 
 
