@@ -241,16 +241,41 @@ def _extra_step(mem: Memvid, n: int) -> None:
             mem.delete(victim.id)
 
 
-def build_capsule(path: Path, *, steps: int = 5, filler: int = 0, extra: int = 0) -> dict[str, Any]:
+def build_capsule(
+    path: Path, *, steps: int = 5, filler: int = 0, extra: int = 0, hnsw_min_rows: int | None = None
+) -> dict[str, Any]:
     """Create a capsule with the first ``steps`` commits above (plus ``filler`` extra frames
     per commit), then ``extra`` small commits (enough of them make the writer compact
     segments and tombstones), and return what each commit holds, as recorded while building::
 
         {"commits": [{"seq", "id", "end", "frames"}, ...]}   # genesis first
 
-    ``end`` is the file size once the commit returned: where that commit ends.
+    ``end`` is the file size once the commit returned: where that commit ends. With
+    ``hnsw_min_rows``, segments of that many frames get an HNSW block (normally 8,192), so
+    that a small capsule carries vector index blocks too.
     """
+    import memvid.index as index_module
+
     commits: list[dict[str, Any]] = []
+    default = index_module.HNSW_MIN_ROWS
+    if hnsw_min_rows is not None:
+        index_module.HNSW_MIN_ROWS = hnsw_min_rows  # type: ignore[misc]
+    try:
+        _build(path, steps, filler, extra, commits)
+    finally:
+        index_module.HNSW_MIN_ROWS = default  # type: ignore[misc]
+    assert path.stat().st_size == commits[-1]["end"]
+    return {"commits": commits}
+
+
+def vec_blocks(path: Path) -> int:
+    """How many HNSW blocks the capsule's head commit references."""
+    from forge import Forge
+
+    return sum(role == "vec" for role, _, _ in Forge(path.read_bytes()).refs())
+
+
+def _build(path: Path, steps: int, filler: int, extra: int, commits: list[dict[str, Any]]) -> None:
     with Memvid.create(path) as mem:
 
         def record() -> None:
@@ -273,8 +298,6 @@ def build_capsule(path: Path, *, steps: int = 5, filler: int = 0, extra: int = 0
             result = mem.commit(f"step {n}")
             assert result.seq == n
             record()
-    assert path.stat().st_size == commits[-1]["end"]
-    return {"commits": commits}
 
 
 # -- the deterministic content written by the kill -9 child ------------------------------

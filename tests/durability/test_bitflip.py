@@ -1,8 +1,9 @@
 """Every single-bit flip of a small capsule is detected, and no read returns wrong content.
 
 The capsule (``durability_support.build_capsule``: genesis plus two commits with
-tags, metadata, a payload, embeddings, an update and a delete, and the lexical
-index the first commit writes; about 11 KB, 4 KB of it the fixed header) has its
+tags, metadata, a payload, embeddings, an update and a delete, the lexical index
+the first commit writes, and an HNSW block for each segment of two frames or more,
+the threshold lowered from 8,192 for this test; about 12 KB, 4 KB of it the fixed header) has its
 bits flipped one at a time by ``bitflip_worker.py`` processes that share them out:
 every bit of every byte, except that in the header's zero-filled reserved ranges
 (3.4 KB, all checked by one comparison) the fast run takes every bit of one byte
@@ -31,7 +32,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from durability_support import HERE, SEARCHES, SOAK, build_capsule, canon_search, offsets_to_flip, write_report
+from durability_support import (
+    HERE,
+    SEARCHES,
+    SOAK,
+    build_capsule,
+    canon_search,
+    offsets_to_flip,
+    vec_blocks,
+    write_report,
+)
 
 from memvid import Memvid
 
@@ -43,7 +53,8 @@ HEADER_STRIDE = 1 if SOAK else 8
 @pytest.mark.timeout(7200 if SOAK else 600)
 def test_every_bit_flip_is_detected(tmp_path: Path) -> None:
     capsule = tmp_path / "flip.mv2"
-    expected = build_capsule(capsule, steps=5, extra=3) if SOAK else build_capsule(capsule, steps=2)
+    expected = build_capsule(capsule, steps=5 if SOAK else 2, extra=3 if SOAK else 0, hnsw_min_rows=2)
+    assert vec_blocks(capsule), "the capsule has no vector index block: the test would not flip one"
     with Memvid.open(capsule, read_only=True) as mem:
         for commit in expected["commits"]:
             view = mem.at(commit=commit["seq"])

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from durability_support import SOAK, build_capsule, canon_frames, write_report
+from durability_support import SOAK, build_capsule, canon_frames, vec_blocks, write_report
 
 from memvid import Memvid, MemvidError
 
@@ -101,7 +101,8 @@ def _check_writer(path: Path, commits: list[dict[str, Any]], want: dict[str, Any
 @pytest.mark.timeout(7200 if SOAK else 600)
 def test_truncation_at_every_offset(tmp_path: Path) -> None:
     source = tmp_path / "full.mv2"
-    commits: list[dict[str, Any]] = build_capsule(source, steps=5, extra=3 if SOAK else 0)["commits"]
+    commits: list[dict[str, Any]] = build_capsule(source, steps=5, extra=3 if SOAK else 0, hnsw_min_rows=2)["commits"]
+    assert vec_blocks(source), "the capsule has no vector index block"
     data = source.read_bytes()
     cut = tmp_path / "cut.mv2"
     failures: list[str] = []
