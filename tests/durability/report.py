@@ -50,7 +50,7 @@ def _truncation(r: dict[str, Any]) -> Row:
 def _bitflip(r: dict[str, Any]) -> Row:
     return (
         "every single-bit flip (`test_bitflip.py`)",
-        f"{r['commits']} commits with lexical index blocks, {_n(r['file_bytes'])} bytes",
+        f"{r['commits']} commits with lexical and vector index blocks, {_n(r['file_bytes'])} bytes",
         f"{_n(r['bits_flipped'])} flips of {_n(r['bits_in_file'])} bits: {_n(r['detected_at_open'])} detected at open, "
         f"{_n(r['detected_at_read'])} at a read, {_n(r['detected_by_verify_only'])} by `verify()` only; "
         f"searches compared on {_n(r['flips_with_searches'])}",
