@@ -93,7 +93,7 @@ def _sweep(root: Path) -> None:
 
 VIEW_TTL_S: Final = 600.0
 """A view nobody has opened for this long is removed when the next view of its capsule is
-built (opening an existing view marks it used, once per process)."""
+built (each open of an existing view marks it used)."""
 _SUMS = ".memvid-sums.json"
 _verified: set[Path] = set()  # views whose files this process has re-hashed
 
@@ -138,10 +138,9 @@ def materialize(
     views = cache_root() / capsule_uuid / "views"
     view = views / key
     if view.is_dir() and (view in _verified or _intact(view)):
-        if view not in _verified:
-            _verified.add(view)
-            with contextlib.suppress(OSError):
-                os.utime(view)  # in use: not swept for another VIEW_TTL_S
+        _verified.add(view)
+        with contextlib.suppress(OSError):
+            os.utime(view)  # in use: not swept for another VIEW_TTL_S
         return view
     if view.exists():
         shutil.rmtree(view, ignore_errors=True)  # damaged or half-made: rebuild it from the capsule
