@@ -11,12 +11,12 @@ that, so the first process to read files it did not write is a disposable one.
 The vet runs :data:`_SCRIPT` in a fresh interpreter (it imports only tantivy) under
 an address-space limit and a timeout. It opens the index and a searcher (every
 segment's term dictionaries, postings, positions, fast fields, field norms and
-store footers), runs one query per field that walks every term's postings (the
-term dictionary whole, while counting terms), aggregates every value of every fast
-field, reads the fast fields of up to :data:`FULL_TERMS` documents one by one, and
-scores a BM25 term query and a phrase query for each term of each field: every
-term up to :data:`FULL_TERMS` per field, else the most frequent ones (whose
-postings are the longest). Memory stays bounded for any index size. A checkpoint is opened
+store footers), runs one query per field that walks the whole term dictionary and
+every term's postings, aggregates every value of every fast field, reads the fast
+fields of up to :data:`FULL_TERMS` documents one by one, and scores a BM25 term
+query and a phrase query for each term of each field: every term up to
+:data:`FULL_TERMS` per field, else the most frequent ones (whose postings are the
+longest), so its memory stays bounded for any index size. A checkpoint is opened
 in this process only after its vet exits cleanly; otherwise the reader gets a
 :class:`CorruptCapsuleError` naming the lexical index.
 
