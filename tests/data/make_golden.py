@@ -2,6 +2,7 @@
 
     python tests/data/make_golden.py            # writes tests/data/golden/v<N>/ if it is not there
     python tests/data/make_golden.py --force    # rewrites it (only while format v<N> is unreleased)
+    python tests/data/make_golden.py --add NAME # writes one golden capsule that is not there yet
 
 Each golden capsule ``<name>.mv2`` comes with ``<name>.json``: its head, its timeline,
 every frame of every commit (all fields), and the results of a few lexical and vector
@@ -69,7 +70,29 @@ def build_timeline(path: Path) -> None:
         mem.commit(None)
 
 
-GOLDEN = {"timeline": build_timeline}
+def build_hnsw(path: Path) -> None:
+    """Segments with HNSW blocks (the threshold lowered from 8,192 to 4 while writing), one
+    merged by compaction, which extends its largest input's index: the vector index format."""
+    import memvid.index as index_module
+
+    default = index_module.HNSW_MIN_ROWS
+    index_module.HNSW_MIN_ROWS = 4  # type: ignore[misc]
+    try:
+        with Memvid.create(path) as mem:
+            for c in range(3):
+                for i in range(6):
+                    n = 6 * c + i
+                    mem.put(f"vector note {n}: topic {n % 3}", tags={"n": str(n)}, embedding=_emb(100 + n))
+                mem.put(f"a note without a vector, commit {c}")
+                mem.commit(f"vectors {c}")
+            for i in range(9):  # one-frame commits: the writer merges segments
+                mem.put(f"late note {i}", embedding=_emb(200 + i))
+                mem.commit(f"late {i}")
+    finally:
+        index_module.HNSW_MIN_ROWS = default  # type: ignore[misc]
+
+
+GOLDEN = {"timeline": build_timeline, "hnsw": build_hnsw}
 
 
 def expectation(path: Path) -> dict[str, Any]:
@@ -102,8 +125,18 @@ def expectation(path: Path) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--force", action="store_true", help="rewrite this version's golden capsules")
+    parser.add_argument("--add", metavar="NAME", choices=sorted(GOLDEN), help="write one that is not there yet")
     args = parser.parse_args()
     out = HERE / "golden" / f"v{FORMAT_VERSION}"
+    if args.add:
+        if (out / f"{args.add}.mv2").exists():
+            raise SystemExit(f"{out / args.add}.mv2 exists; golden capsules are never rewritten")
+        out.mkdir(parents=True, exist_ok=True)
+        GOLDEN[args.add](out / f"{args.add}.mv2")
+        doc = expectation(out / f"{args.add}.mv2")
+        (out / f"{args.add}.json").write_text(json.dumps(doc, indent=1, ensure_ascii=False, sort_keys=True) + "\n")
+        print(f"wrote {args.add}.mv2 and {args.add}.json to {out}")
+        return
     if out.exists() and not args.force:
         raise SystemExit(f"{out} exists; golden capsules of a released format are never rewritten (--force)")
     with tempfile.TemporaryDirectory() as tmp:
