@@ -24,7 +24,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "durability"))
 
-from durability_support import canon_frames, canon_search  # noqa: E402
+from durability_support import canon_frames, canon_search, hnsw_threshold  # noqa: E402
 
 import memvid  # noqa: E402
 from memvid import Memvid, PutOptions  # noqa: E402
@@ -73,23 +73,16 @@ def build_timeline(path: Path) -> None:
 def build_hnsw(path: Path) -> None:
     """Segments with HNSW blocks (the threshold lowered from 8,192 to 4 while writing), one
     merged by compaction, which extends its largest input's index: the vector index format."""
-    import memvid.index as index_module
-
-    default = index_module.HNSW_MIN_ROWS
-    index_module.HNSW_MIN_ROWS = 4  # type: ignore[misc]
-    try:
-        with Memvid.create(path) as mem:
-            for c in range(3):
-                for i in range(6):
-                    n = 6 * c + i
-                    mem.put(f"vector note {n}: topic {n % 3}", tags={"n": str(n)}, embedding=_emb(100 + n))
-                mem.put(f"a note without a vector, commit {c}")
-                mem.commit(f"vectors {c}")
-            for i in range(9):  # one-frame commits: the writer merges segments
-                mem.put(f"late note {i}", embedding=_emb(200 + i))
-                mem.commit(f"late {i}")
-    finally:
-        index_module.HNSW_MIN_ROWS = default  # type: ignore[misc]
+    with hnsw_threshold(4), Memvid.create(path) as mem:
+        for c in range(3):
+            for i in range(6):
+                n = 6 * c + i
+                mem.put(f"vector note {n}: topic {n % 3}", tags={"n": str(n)}, embedding=_emb(100 + n))
+            mem.put(f"a note without a vector, commit {c}")
+            mem.commit(f"vectors {c}")
+        for i in range(9):  # one-frame commits: the writer merges segments
+            mem.put(f"late note {i}", embedding=_emb(200 + i))
+            mem.commit(f"late {i}")
 
 
 GOLDEN = {"timeline": build_timeline, "hnsw": build_hnsw}

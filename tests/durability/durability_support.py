@@ -8,6 +8,7 @@ Imported by the tests (``tests/durability/conftest.py`` registers it as
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import multiprocessing
@@ -19,7 +20,7 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -254,18 +255,26 @@ def build_capsule(
     ``hnsw_min_rows``, segments of that many frames get an HNSW block (normally 8,192), so
     that a small capsule carries vector index blocks too.
     """
-    import memvid.index as index_module
-
     commits: list[dict[str, Any]] = []
-    default = index_module.HNSW_MIN_ROWS
-    if hnsw_min_rows is not None:
-        index_module.HNSW_MIN_ROWS = hnsw_min_rows  # type: ignore[misc]
-    try:
+    with hnsw_threshold(hnsw_min_rows):
         _build(path, steps, filler, extra, commits)
-    finally:
-        index_module.HNSW_MIN_ROWS = default  # type: ignore[misc]
     assert path.stat().st_size == commits[-1]["end"]
     return {"commits": commits}
+
+
+@contextlib.contextmanager
+def hnsw_threshold(rows: int | None) -> Iterator[None]:
+    """Segments of ``rows`` frames or more get an HNSW block while inside (normally 8,192),
+    so that small capsules carry vector index blocks; ``None`` changes nothing."""
+    import memvid.index as index_module
+
+    default = index_module.HNSW_MIN_ROWS
+    if rows is not None:
+        index_module.HNSW_MIN_ROWS = rows  # type: ignore[misc]
+    try:
+        yield
+    finally:
+        index_module.HNSW_MIN_ROWS = default  # type: ignore[misc]
 
 
 def vec_blocks(path: Path) -> int:
