@@ -164,6 +164,8 @@ def _parse_commit(ctx: click.Context, param: click.Parameter, value: str | None)
     if value is None:
         return None
     text = value.strip()
+    if re.fullmatch(r"[0-9]{4,}", text):
+        return text  # a seq number if the capsule has that commit, else an id prefix: see _reading
     if re.fullmatch(r"-?[0-9]+", text):
         return int(text)
     if re.fullmatch(r"[0-9a-fA-F]{4,}", text):
@@ -225,7 +227,8 @@ def _as_of_option(fn: F) -> F:
         callback=_parse_commit,
         metavar="COMMIT",
         help="Read the capsule as it was at this commit: a seq number (negative counts back from "
-        "the newest, -1 is the newest) or a commit id prefix of 4 or more hex characters.",
+        "the newest, -1 is the newest) or a commit id prefix of 4 or more hex characters (digits "
+        "only: the seq number if there is such a commit, else the id prefix).",
     )(fn)
 
 
@@ -234,7 +237,16 @@ def _reading(
     path: Path, as_of: int | str | None = None, *, embedder: Embedder | None = None
 ) -> Iterator[Memvid | CapsuleView]:
     with Memvid.open(path, read_only=True, embedder=embedder) as mem:
-        yield mem if as_of is None else mem.at(commit=as_of)
+        if as_of is None:
+            yield mem
+        elif isinstance(as_of, str) and as_of.isdigit():  # digits only: a seq number first, else an id prefix
+            try:
+                view = mem.at(commit=int(as_of))
+            except CommitNotFoundError:
+                view = mem.at(commit=as_of)
+            yield view
+        else:
+            yield mem.at(commit=as_of)
 
 
 KNOWN_EMBEDDERS: dict[str, Callable[[], Embedder]] = {}

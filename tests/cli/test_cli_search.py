@@ -229,6 +229,31 @@ def test_find_as_of_sees_old_results(invoke: Invoke, capsule: Path) -> None:
     assert old.stdout.splitlines()[1] == "   Alice prefers [tea]"
 
 
+def test_as_of_digits_are_a_seq_number_first_then_an_id_prefix(invoke: Invoke, tmp_path: Path) -> None:
+    """A commit id may start with digits only ("12801274..."): such an argument names the
+    commit with that seq number when there is one, and otherwise the commit with that id
+    prefix (it used to be refused as a seq number past the newest)."""
+    path = tmp_path / "digits.mv2"
+    found = None
+    with Memvid.create(path) as mem:
+        for n in range(400):  # about one commit id in seven starts with four digits
+            mem.put(f"note {n}")
+            head = mem.commit()
+            digits = len(head.id) - len(head.id.lstrip("0123456789"))
+            if head.seq >= 3 and digits >= 4 and int(head.id[:digits]) > 400:
+                found = (head.seq, head.id[:digits])
+                break
+    assert found is not None
+    seq, prefix = found
+    result = invoke(["frames", path, "--as-of", prefix, "--json"])
+    assert result.exit_code == 0, result.output
+    assert [f["text"] for f in _json(result)][-1] == f"note {seq - 1}"
+    result = invoke(["frames", path, "--as-of", "0003", "--json"])  # a seq number that exists wins
+    assert [f["text"] for f in _json(result)] == ["note 0", "note 1", "note 2"]
+    missing = invoke(["frames", path, "--as-of", "99999999"])
+    assert missing.exit_code == 3 and "no commit with id '99999999'" in missing.stderr
+
+
 # -- the query from stdin ---------------------------------------------------------------
 
 
