@@ -319,20 +319,22 @@ class LexIndex:
         """The checkpoint ``state`` from the cache; with ``tail = (key, docs)``, the
         checkpoint (or, with no ``state``, an empty index) plus those documents, built
         once into the cache under ``key``."""
+
+        def checkpoint() -> Path:  # the checkpoint's own view, vetted before first use
+            assert state is not None
+            return materialize(capsule_uuid, state.key, state.digests(), read, vet=_vetter(capsule_uuid, state))
+
         with _malformed_is_corrupt():
             if tail is None:
-                assert state is not None
-                view = materialize(capsule_uuid, state.key, state.digests(), read, vet=_vetter(capsule_uuid, state))
-                return cls(tantivy.Index.open(str(view)))
+                return cls(tantivy.Index.open(str(checkpoint())))
             key, docs = tail
 
             def build(directory: Path) -> None:
                 index = tantivy.Index.open(str(directory)) if state else tantivy.Index(schema(), path=str(directory))
                 _write(index, list(docs()), [])
 
-            base = None
-            if state is not None:  # the checkpoint's own view (vetted), lent to this one as hard links
-                base = materialize(capsule_uuid, state.key, state.digests(), read, vet=_vetter(capsule_uuid, state))
+            # The checkpoint's files are lent as hard links, and its view made only if this one must be built.
+            base = checkpoint if state is not None else None
             view = materialize(capsule_uuid, key, state.digests() if state else {}, read, build=build, base=base)
             return cls(tantivy.Index.open(str(view)))
 

@@ -111,14 +111,15 @@ def materialize(
     dest: Path | None = None,
     build: Callable[[Path], None] | None = None,
     vet: Callable[[Path], None] | None = None,
-    base: Path | None = None,
+    base: Callable[[], Path] | None = None,
 ) -> Path:
     """A directory holding ``files`` (name -> block digest hex), each written from
     ``read(name)``, which returns bytes verified against the capsule.
 
     ``vet(directory)``, if given, runs once the files are written and before anything
-    else reads them (it raises to refuse them). ``base``, a view this process returned
-    for a subset of ``files``, lends its files as hard links instead of copies (index
+    else reads them (it raises to refuse them). ``base()``, called only when the view has
+    to be built, returns a view of a subset of ``files`` that lends them as hard links
+    instead of copies (index
     files are immutable: tantivy replaces, never rewrites, so a view built on top of
     another, such as a checkpoint plus the frames after it, costs only what it adds).
 
@@ -144,11 +145,12 @@ def materialize(
         return view
     if view.exists():
         shutil.rmtree(view, ignore_errors=True)  # damaged or half-made: rebuild it from the capsule
+    lent = base() if base is not None else None
     views.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=views))
     try:
         for name in files:
-            _place(tmp / name, read, name, base)
+            _place(tmp / name, read, name, lent)
         if vet is not None:
             vet(tmp)
         if build is not None:
@@ -164,10 +166,10 @@ def materialize(
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     _verified.add(view)
-    if base is not None:
+    if lent is not None:
         with contextlib.suppress(OSError):
-            os.utime(base)  # the checkpoint under this view is in use too
-    _sweep_views(views, {view, base})
+            os.utime(lent)  # the checkpoint under this view is in use too
+    _sweep_views(views, {view, lent})
     return view
 
 
