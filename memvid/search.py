@@ -10,6 +10,11 @@ Scores, so that ``threshold`` means something:
 - ``hybrid`` with ``fusion="weighted"``: ``alpha * vec + (1 - alpha) * lex``
   where each retriever's scores are min-max normalised over its candidates
   (0 to 1; a retriever that did not find the frame contributes 0).
+- ``hybrid`` with ``fusion="adaptive"``: ``a * vec + (1 - a) * lex``, 0 to 1 (1 for
+  a frame both retrievers rank first), with BM25 divided by the top BM25, the cosine
+  rescaled so that the best match is 1 and a frame no closer than an average frame of
+  the capsule is 0, and the vector weight ``a`` chosen per query from how clearly the
+  vector search found a match (see :mod:`memvid.fusion`; ``alpha`` is not used).
 
 ``auto`` is deterministic: hybrid when the capsule has vectors and a query
 vector can be had (an embedder is set, or ``vector=`` is given), else lex.
@@ -24,7 +29,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Final, Literal, overload
+from typing import Any, Final, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -35,13 +40,12 @@ from memvid.engine.snapshot import BatchRows, Snapshot, _filter_mask
 from memvid.errors import InvalidInputError
 from memvid.filters import Predicate, compile_where, where_key
 from memvid.frame import Frame, check_tags
+from memvid.fusion import FUSIONS, Fusion, calibration, fuse
 from memvid.index import vec_segments
 from memvid.index.lex import LexFilters, LexIndex, analyzer
 from memvid.index.vec import search_segments
 
 __all__ = ["Hit", "SearchMode", "SearchRequest", "SearchRequestBuilder", "SearchResults"]
-
-Fusion = Literal["rrf", "weighted"]
 
 
 class SearchMode(enum.StrEnum):
@@ -362,8 +366,8 @@ def check_request(request: SearchRequest) -> tuple[SearchMode, _Filters]:
         raise InvalidInputError(f"limit must be a positive int, not {request.limit!r}")
     if request.query is not None and not isinstance(request.query, str):
         raise InvalidInputError(f"query must be a str, not {type(request.query).__name__}")
-    if request.fusion not in ("rrf", "weighted"):
-        raise InvalidInputError(f"fusion must be 'rrf' or 'weighted', not {request.fusion!r}")
+    if request.fusion not in FUSIONS:
+        raise InvalidInputError(f"fusion must be one of {', '.join(FUSIONS)}; not {request.fusion!r}")
     if not 0.0 <= request.alpha <= 1.0:
         raise InvalidInputError(f"alpha must be between 0 and 1, not {request.alpha!r}")
     if request.rrf_k < 0 or (request.depth is not None and request.depth < 1):
@@ -397,13 +401,14 @@ def run_search(
         )
     depth = request.depth or max(4 * request.limit, 50)
     ranked: dict[str, list[tuple[int, float]]] = {}
+    vector: npt.NDArray[np.float32] | None = None
     count = depth if mode == SearchMode.HYBRID else request.limit
     if mode in (SearchMode.LEX, SearchMode.HYBRID):
         ranked["lex"] = _lex(snapshot, lex_for, request.query or "", filters, count)
     if mode in (SearchMode.VEC, SearchMode.HYBRID):
         vector = _query_vector(request, embed_query, snapshot.manifest.embedding_dim or 0)
         ranked["vec"] = _vec(snapshot, vector, filters, count)
-    scored = _fuse(ranked, request) if mode == SearchMode.HYBRID else ranked[mode.value]
+    scored = _fuse(snapshot, ranked, request, vector) if mode == SearchMode.HYBRID else ranked[mode.value]
     if request.threshold is not None:
         scored = [(fid, s) for fid, s in scored if s >= request.threshold]
     scored = scored[: request.limit]
@@ -519,24 +524,21 @@ def _allowed_set(snapshot: Snapshot, f: _Filters) -> frozenset[int]:
     return result
 
 
-def _fuse(ranked: dict[str, list[tuple[int, float]]], request: SearchRequest) -> list[tuple[int, float]]:
-    fused: dict[int, float] = {}
-    if request.fusion == "rrf":
-        for lst in ranked.values():
-            for rank, (fid, _) in enumerate(lst, start=1):
-                fused[fid] = fused.get(fid, 0.0) + 1.0 / (request.rrf_k + rank)
-    else:
-        weights = {"vec": request.alpha, "lex": 1.0 - request.alpha}
-        for name, lst in ranked.items():
-            if not lst:
-                continue
-            scores = [s for _, s in lst]
-            lo, hi = min(scores), max(scores)
-            span = hi - lo
-            for fid, s in lst:
-                norm = (s - lo) / span if span > 0 else 1.0
-                fused[fid] = fused.get(fid, 0.0) + weights[name] * norm
-    return sorted(fused.items(), key=lambda kv: (-kv[1], kv[0]))
+def _fuse(
+    snapshot: Snapshot,
+    ranked: dict[str, list[tuple[int, float]]],
+    request: SearchRequest,
+    vector: npt.NDArray[np.float32] | None,
+) -> list[tuple[int, float]]:
+    adaptive = request.fusion == "adaptive"
+    return fuse(
+        ranked,
+        request.fusion,
+        rrf_k=request.rrf_k,
+        alpha=request.alpha,
+        query_vector=vector,
+        calibration=calibration(snapshot) if adaptive else None,
+    )
 
 
 # -- hits and snippets ------------------------------------------------------------------

@@ -1,0 +1,225 @@
+"""Fusion: how hybrid search merges the lexical and the vector ranking into one.
+
+Three fusions, each a function of the two retrievers' ranked ``(frame_id, score)``
+lists (best first) that returns one ranked list:
+
+- ``rrf``: reciprocal-rank fusion, ``sum(1 / (rrf_k + rank))``. Scores only by rank.
+- ``weighted``: ``alpha * vec + (1 - alpha) * lex`` over each list's scores min-max
+  normalised over its own candidates (so the worst candidate of a list scores 0 and how
+  far the ranking reaches, ``depth``, moves every score).
+- ``adaptive``: a convex combination whose vector weight is chosen per query from how
+  clearly the vector retriever found something, measured against what a close match looks
+  like in this capsule; no relevance judgement is used.
+
+``adaptive`` in detail. Each score is first put on a scale that does not depend on how
+many candidates were asked for:
+
+- lexical: ``bm25 / bm25_top`` (BM25's least possible score is 0);
+- vector: ``(cos - mu) / (cos_top - mu)``, clipped to 0..1, where ``mu = q . m`` is the
+  query's expected cosine to a frame of this capsule (``m`` the mean frame vector): a
+  frame no closer to the query than an average frame scores 0.
+
+The vector weight is ``a = c / (1 + c)`` with the vector retriever's *clarity*
+``c = (cos_top - mu) / g``: how far the query's best match stands above an average frame,
+in units of ``g``, the median of the same quantity for the capsule's own frames (each
+frame's nearest other frame against its mean cosine). ``c = 1`` means the query found a
+match as close as a typical frame's nearest neighbour, and the two retrievers get equal
+weight; a query whose best vector match is no better than an average frame leaves the
+ranking to BM25 (``a`` near 0), one with an unusually close match leans on the vectors.
+The score is ``a * vec + (1 - a) * lex``, between 0 and 1 (1 for a frame both retrievers
+rank first); a frame one retriever did not return gets 0 from it. When one retriever
+returns nothing, the other's normalised scores are the result.
+
+``m`` and ``g`` are the capsule's :class:`Calibration`, computed once per commit (cached
+on the snapshot) from a deterministic sample of at most :data:`CALIBRATION_SAMPLES`
+frames taken in a few runs of consecutive ids (so a large capsule reads a few batches):
+one vector search per sampled frame. It stores no queries and no judgements.
+
+Why this rule: on the three labelled sets of the benchmark
+(``docs/benchmarks/search.md``) the two retrievers' own score distributions (the
+z-gap of the top score, agreement between the lists) barely predict which one wins a
+query, while the vector retriever's clarity does somewhat, and the rule has no constant
+to tune.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Final, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from memvid.engine.snapshot import Snapshot
+from memvid.index import vec_segments
+from memvid.index.vec import SegmentVectors, normalise, search_segments
+
+__all__ = ["CALIBRATION_SAMPLES", "FUSIONS", "Calibration", "Fusion", "calibration", "fuse"]
+
+Fusion = Literal["rrf", "weighted", "adaptive"]
+FUSIONS: Final[tuple[Fusion, ...]] = ("rrf", "weighted", "adaptive")
+
+Ranked = Sequence[tuple[int, float]]
+
+CALIBRATION_SAMPLES: Final = 256
+"""At most this many frames are sampled to calibrate a capsule (one vector search each)."""
+_RUNS: Final = 8
+"""The sample is taken in this many runs of consecutive frame ids, spread over the capsule."""
+
+
+@dataclass(frozen=True, slots=True)
+class Calibration:
+    """What ``adaptive`` fusion knows of a capsule: ``mean``, the mean of the sampled
+    frames' unit vectors; ``gap``, the median over them of (cosine to the nearest other
+    frame) minus (cosine to ``mean``), or ``None`` when fewer than two frames have
+    vectors; how many frames were ``sampled``, and how long it took."""
+
+    mean: npt.NDArray[np.float32]
+    gap: float | None
+    sampled: int
+    seconds: float
+
+
+def _sample_positions(total: int, count: int, runs: int) -> list[int]:
+    """``count`` positions out of ``range(total)`` in ``runs`` runs of consecutive
+    positions, evenly spread (all of them when ``total <= count``)."""
+    if total <= count:
+        return list(range(total))
+    per_run = count // runs
+    starts = np.linspace(0, total - per_run, runs).astype(np.int64)
+    positions: set[int] = set()
+    for start in starts:
+        positions.update(range(int(start), int(start) + per_run))
+    return sorted(positions)
+
+
+def calibrate(
+    segments: Sequence[SegmentVectors], dead: Mapping[int, int], *, samples: int = CALIBRATION_SAMPLES
+) -> Calibration:
+    """The :class:`Calibration` of the live frames in ``segments``."""
+    started = time.perf_counter()
+    dead_ids = np.fromiter(dead, dtype=np.uint64, count=len(dead)) if dead else None
+
+    def allowed(ids: npt.NDArray[np.uint64]) -> npt.NDArray[np.bool_]:
+        return np.ones(len(ids), dtype=bool) if dead_ids is None else ~np.isin(ids, dead_ids)
+
+    live: list[tuple[SegmentVectors, npt.NDArray[np.int64]]] = []
+    for seg in segments:
+        rows = np.flatnonzero(allowed(seg.ids)) if len(seg.ids) else np.zeros(0, np.int64)
+        if len(rows):
+            live.append((seg, rows))
+    total = sum(len(rows) for _, rows in live)
+    positions = _sample_positions(total, samples, _RUNS)
+    picked_ids: list[int] = []
+    picked: list[npt.NDArray[np.float32]] = []
+    offset, i = 0, 0
+    for seg, rows in live:
+        end = offset + len(rows)
+        chosen = []
+        while i < len(positions) and positions[i] < end:
+            chosen.append(int(rows[positions[i] - offset]))
+            i += 1
+        if chosen:
+            picked_ids.extend(int(x) for x in seg.ids[chosen])
+            picked.append(_vectors_of(seg, chosen))
+        offset = end
+    if not picked:
+        return Calibration(np.zeros(0, np.float32), None, 0, time.perf_counter() - started)
+    vectors = normalise(np.concatenate(picked))
+    mean = np.ascontiguousarray(vectors.mean(axis=0), dtype=np.float32)
+    gap = None
+    if total >= 2:
+        gaps = []
+        for fid, v in zip(picked_ids, vectors, strict=True):
+            found = search_segments(segments, v, 2, allowed)
+            nearest = next((s for other, s in found if other != fid), None)
+            if nearest is not None:
+                gaps.append(nearest - float(v @ mean))
+        gap = float(np.median(gaps)) if gaps else None
+    return Calibration(mean, gap, len(picked_ids), time.perf_counter() - started)
+
+
+def _vectors_of(seg: SegmentVectors, rows: list[int]) -> npt.NDArray[np.float32]:
+    if seg.hnsw is not None:
+        found = np.asarray(seg.hnsw.index.get(seg.ids[rows]), dtype=np.float32)
+        if found.ndim == 2 and found.shape[0] == len(rows):
+            return found
+    return np.asarray(seg.vectors[rows], dtype=np.float32)
+
+
+def calibration(snapshot: Snapshot) -> Calibration:
+    """The capsule's calibration at ``snapshot``'s commit, computed once and cached on it."""
+    cached = snapshot.extras.get("fusion-calibration")
+    if not isinstance(cached, Calibration):
+        cached = calibrate(vec_segments(snapshot), snapshot.dead)
+        snapshot.extras["fusion-calibration"] = cached
+    return cached
+
+
+def fuse(
+    ranked: Mapping[str, Ranked],
+    fusion: Fusion,
+    *,
+    rrf_k: int = 60,
+    alpha: float = 0.5,
+    query_vector: npt.NDArray[np.float32] | None = None,
+    calibration: Calibration | None = None,
+) -> list[tuple[int, float]]:
+    """One ranking, best first (ties by frame id), from the retrievers' rankings
+    (``ranked["lex"]``, ``ranked["vec"]``). ``adaptive`` needs the query vector and the
+    capsule's calibration; without them it weighs both retrievers equally."""
+    fused: dict[int, float] = {}
+    if fusion == "rrf":
+        for lst in ranked.values():
+            for rank, (fid, _) in enumerate(lst, start=1):
+                fused[fid] = fused.get(fid, 0.0) + 1.0 / (rrf_k + rank)
+    elif fusion == "weighted":
+        weights = {"vec": alpha, "lex": 1.0 - alpha}
+        for name, lst in ranked.items():
+            if not lst:
+                continue
+            scores = [s for _, s in lst]
+            lo, hi = min(scores), max(scores)
+            span = hi - lo
+            for fid, s in lst:
+                norm = (s - lo) / span if span > 0 else 1.0
+                fused[fid] = fused.get(fid, 0.0) + weights[name] * norm
+    else:
+        fused = _adaptive(ranked.get("lex", ()), ranked.get("vec", ()), query_vector, calibration)
+    return sorted(fused.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+def vector_weight(top: float, mu: float, gap: float | None) -> float:
+    """``adaptive``'s vector weight for a query whose best cosine is ``top`` and whose
+    expected cosine to a frame is ``mu``, in a capsule whose calibration gap is ``gap``."""
+    if gap is None or gap <= 0:
+        return 0.5
+    clarity = max(top - mu, 0.0) / gap
+    return clarity / (1.0 + clarity)
+
+
+def _adaptive(
+    lex: Ranked, vec: Ranked, query_vector: npt.NDArray[np.float32] | None, cal: Calibration | None
+) -> dict[int, float]:
+    fused: dict[int, float] = {}
+    lex_top = lex[0][1] if lex else 0.0
+    lex_norm = [(fid, s / lex_top if lex_top > 0 else 1.0) for fid, s in lex]
+    if not vec:
+        return dict(lex_norm)
+    mu = 0.0
+    if query_vector is not None and cal is not None and len(cal.mean) == len(query_vector):
+        q = normalise(np.asarray(query_vector, dtype=np.float32).reshape(1, -1))[0]
+        mu = float(q @ cal.mean)
+    top = vec[0][1]
+    span = top - mu
+    vec_norm = [(fid, min(max((s - mu) / span, 0.0), 1.0) if span > 0 else 1.0) for fid, s in vec]
+    if not lex:
+        return dict(vec_norm)
+    a = vector_weight(top, mu, None if cal is None else cal.gap) if query_vector is not None else 0.5
+    for fid, s in vec_norm:
+        fused[fid] = a * s
+    for fid, s in lex_norm:
+        fused[fid] = fused.get(fid, 0.0) + (1.0 - a) * s
+    return fused
