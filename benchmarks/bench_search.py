@@ -7,10 +7,11 @@
 
 It measures
 
-1. quality (nDCG@10, Recall@100) of lex, vec and hybrid on the three BEIR-layout sets in ``/work/shared/data``
-   (SciFact, MS MARCO TREC-DL 5k, DBpedia-Entity 5k) for memvid, raw tantivy, exact numpy, LanceDB (vector, FTS,
-   hybrid) and Chroma (vector), all with the same all-MiniLM-L6-v2 vectors (memvid's default embedder; cached on
-   disk, built with ``memvid.embed.default_embedder()`` when missing);
+1. quality (nDCG@10, Recall@100) of lex, vec and hybrid (fusion rrf, weighted and adaptive) on the three
+   BEIR-layout sets in ``/work/shared/data`` (SciFact, MS MARCO TREC-DL 5k, DBpedia-Entity 5k) for memvid, raw
+   tantivy, exact numpy, LanceDB (vector, FTS, hybrid) and Chroma (vector), all with the same all-MiniLM-L6-v2
+   vectors (memvid's default embedder; cached on disk, built with ``memvid.embed.default_embedder()`` when
+   missing), and the time adaptive fusion's calibration takes;
 2. ingest of each set "with both indexes built and vectors supplied" for memvid, LanceDB and Chroma;
 3. search latency p50/p99 per mode on SciFact (5k, real), every system interleaved query by query, limit 10;
    memvid-sdk in a child process on a subset (its ``put_many`` ingests 5-25 docs/s here), memvid beside it on the
@@ -64,6 +65,7 @@ from bench_engine import (  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
 from memvid import Memvid  # noqa: E402
+from memvid.fusion import calibration  # noqa: E402
 from memvid.index.vec import CONNECTIVITY, EXPANSION_ADD, EXPANSION_SEARCH, build_hnsw, metric_for  # noqa: E402
 
 DIM = 384
@@ -517,6 +519,7 @@ MEMVID_MODES = {
     "vec": {"mode": "vec"},
     "hybrid rrf": {"mode": "hybrid"},
     "hybrid weighted 0.5": {"mode": "hybrid", "fusion": "weighted", "alpha": 0.5},
+    "hybrid adaptive": {"mode": "hybrid", "fusion": "adaptive"},
 }
 
 
@@ -538,6 +541,9 @@ def run_quality(c: Corpus, work: Path, args: argparse.Namespace) -> dict[str, An
     ingest["memvid"] = {"seconds": min(b["seconds"] for b in builds), "runs_s": [b["seconds"] for b in builds]}
     frame_to_row = {int(f): i for i, f in enumerate(builds[-1]["ids"])}
     with Memvid.open(path, read_only=True) as mem:
+        # adaptive fusion calibrates each commit once, on its first search: timed here, apart
+        cal = calibration(mem._snapshot)
+        out["calibration"] = {"seconds": cal.seconds, "sampled": cal.sampled, "gap": cal.gap}
         for label, kw in MEMVID_MODES.items():
             rows = [
                 memvid_ids(mem.search(q, vector=v, limit=100, snippet_chars=0, **kw), frame_to_row)  # type: ignore[arg-type]
@@ -817,7 +823,7 @@ def evaluate_targets(res: dict[str, Any]) -> list[dict[str, Any]]:
     for name, q in res.get("quality", {}).items():
         m = q["metrics"]
         best = max(m["memvid lex"]["ndcg@10"], m["memvid vec"]["ndcg@10"])
-        for fusion in ("hybrid rrf", "hybrid weighted 0.5"):
+        for fusion in ("hybrid rrf", "hybrid weighted 0.5", "hybrid adaptive"):
             h = m[f"memvid {fusion}"]["ndcg@10"]
             add(f"{name}: memvid {fusion} nDCG@10 >= max(lex, vec)", f"{h:.3f} vs {best:.3f}", h >= best)
             peer = m.get("LanceDB hybrid (RRF)")
@@ -947,6 +953,16 @@ def report(res: dict[str, Any]) -> str:
                 rows,
             )
         )
+        cal = {n: q["calibration"] for n, q in res["quality"].items() if q.get("calibration")}
+        if cal:
+            out.append(
+                "\nAdaptive fusion's calibration (once per commit, on the first adaptive search): "
+                + "; ".join(
+                    f"{n} {c['seconds'] * 1000:.0f} ms for {c['sampled']} sampled frames (gap {c['gap']:.3f})"
+                    for n, c in cal.items()
+                )
+                + "."
+            )
         errs = {n: q["errors"] for n, q in res["quality"].items() if q["errors"]}
         if errs:
             out.append(f"\nPeer failures: {errs}")

@@ -576,9 +576,10 @@ def frames(
 )
 @click.option(
     "--fusion",
-    type=click.Choice(["rrf", "weighted"]),
+    type=click.Choice(["rrf", "weighted", "adaptive"]),
     default="rrf",
-    help="How hybrid search merges its two rankings: reciprocal rank (the default) or weighted scores.",
+    help="How hybrid search merges its two rankings: reciprocal rank (the default), weighted scores, "
+    "or adaptive (weighted per query by how clearly the vector search found a match).",
 )
 @click.option(
     "--alpha",
