@@ -28,7 +28,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any, Final, overload
 
 import numpy as np
@@ -158,31 +158,6 @@ class _HitFrames:
         return self._frames
 
 
-class _Snippet:
-    """One hit's snippet and highlights, made the first time either is read, from the text
-    the search already read (so it needs no open capsule): a caller that never shows
-    snippets, such as an adapter or a pipeline that reads ids, does not pay for them."""
-
-    __slots__ = ("_maker", "_row", "_rows", "_value")
-
-    def __init__(
-        self, maker: _SnippetMaker | None, rows: BatchRows | None, row: int, value: _SnippetValue | None = None
-    ) -> None:
-        self._maker = maker
-        self._rows = rows
-        self._row = row
-        self._value = value
-
-    def get(self) -> _SnippetValue:
-        value = self._value
-        if value is None:  # two threads may both compute it; they get equal values
-            assert self._maker is not None and self._rows is not None
-            value = self._maker.make(self._rows.string("text", self._row) or "")
-            self._value = value
-            self._rows = None  # the batch may go now (unless Hit.frame still needs it)
-        return value
-
-
 _SnippetValue = tuple[str, tuple[tuple[int, int], ...]]
 _NO_SNIPPET: Final[_SnippetValue] = ("", ())
 
@@ -206,40 +181,119 @@ class _SnippetMaker:
         return _snippet(text, stems[0], self._width, stems[1])
 
 
-@dataclass(frozen=True, slots=True, eq=False)
 class Hit:
     """One result. ``retrievers`` maps each retriever that found the frame (``"lex"``,
     ``"vec"``) to its rank there (from 1); ``highlights`` are ``(start, end)`` offsets
     into ``snippet`` of the words that matched the query. ``snippet`` and ``highlights``
     are made the first time either is read; ``frame`` is the whole :class:`Frame`, built
     the first time any hit of the search asks for it. Both work after the capsule is
-    closed. Two hits are equal when their fields other than ``frame`` are."""
+    closed. Two hits are equal when their fields other than ``frame`` are. Read-only.
 
-    score: float
-    frame_id: int
-    uri: str | None
-    title: str | None
-    time: Any
-    tags: Mapping[str, str]
-    kind: str | None
-    retrievers: Mapping[str, int]
-    _snippet: _Snippet = field(repr=False)
-    _frames: _HitFrames = field(repr=False)
+    A search finds each hit's row in a batch it has already read; the row's fields (``uri``,
+    ``title``, ``time``, ``tags``, ``kind``) become Python objects the first time one of
+    them is read, from that batch (so a caller that reads ids and scores, such as a
+    pipeline or a benchmark against a bare index, does not pay for them)."""
+
+    __slots__ = (
+        "_frame_id",
+        "_frames",
+        "_maker",
+        "_ranks",
+        "_retrievers",
+        "_row",
+        "_rows",
+        "_score",
+        "_snip",
+        "_values",
+    )
+
+    def __init__(
+        self,
+        score: float,
+        frame_id: int,
+        rows: BatchRows,
+        row: int,
+        ranks: Mapping[str, Mapping[int, int]],
+        maker: _SnippetMaker | None,
+        frames: _HitFrames,
+    ) -> None:
+        self._score = score
+        self._frame_id = frame_id
+        self._rows = rows
+        self._row = row
+        self._ranks = ranks
+        self._maker = maker
+        self._frames = frames
+        self._values: tuple[str | None, str | None, Any, dict[str, str], str | None] | None = None
+        self._retrievers: dict[str, int] | None = None
+        self._snip: _SnippetValue | None = None if maker is not None else _NO_SNIPPET
+
+    @property
+    def score(self) -> float:
+        return self._score
+
+    @property
+    def frame_id(self) -> int:
+        return self._frame_id
+
+    def _row_values(self) -> tuple[str | None, str | None, Any, dict[str, str], str | None]:
+        values = self._values
+        if values is None:  # two threads may both read them; they get equal values
+            rows, row = self._rows, self._row
+            uri, title, kind = rows.string("uri", row), rows.string("title", row), rows.string("kind", row)
+            values = self._values = (uri, title, rows.time(row), rows.tags(row), kind)
+        return values
+
+    @property
+    def uri(self) -> str | None:
+        return self._row_values()[0]
+
+    @property
+    def title(self) -> str | None:
+        return self._row_values()[1]
+
+    @property
+    def time(self) -> Any:
+        """The frame's effective time: its ``timestamp`` when it has one, else ``created_at``."""
+        return self._row_values()[2]
+
+    @property
+    def tags(self) -> Mapping[str, str]:
+        return self._row_values()[3]
+
+    @property
+    def kind(self) -> str | None:
+        return self._row_values()[4]
+
+    @property
+    def retrievers(self) -> Mapping[str, int]:
+        found = self._retrievers
+        if found is None:
+            fid = self._frame_id
+            found = self._retrievers = {name: r[fid] for name, r in self._ranks.items() if fid in r}
+        return found
+
+    def _snippet_value(self) -> _SnippetValue:
+        value = self._snip
+        if value is None:  # two threads may both make it; they get equal values
+            assert self._maker is not None
+            value = self._snip = self._maker.make(self._rows.string("text", self._row) or "")
+        return value
 
     @property
     def snippet(self) -> str:
         """The stretch of the text with the most query words (made on first read)."""
-        return self._snippet.get()[0]
+        return self._snippet_value()[0]
 
     @property
     def highlights(self) -> tuple[tuple[int, int], ...]:
         """``(start, end)`` offsets into :attr:`snippet` of the words matching the query."""
-        return self._snippet.get()[1]
+        return self._snippet_value()[1]
 
     @property
     def frame(self) -> Frame:
         """The whole frame: metadata, payload, checksum, embedding and the fields above."""
-        return self._frames.get(self.frame_id)
+        return self._frames.get(self._frame_id)
 
     def _fields(self) -> tuple[Any, ...]:
         return (
@@ -423,6 +477,9 @@ def _lex(
     index = lex_for(snapshot)
     if index is None:
         return []
+    live = snapshot.manifest.frames_live
+    if not f.any:
+        return index.search(query, limit, dead=snapshot.dead, live=live)
     lex_filters = LexFilters(
         kind=f.kind,
         tags=f.tags,
@@ -433,7 +490,7 @@ def _lex(
         created_until_us=f.created_until_us,
     )
     allowed = _allowed_set(snapshot, f) if f.where is not None else None
-    return index.search(query, limit, lex_filters if f.any else None, dead=snapshot.dead, allowed=allowed)
+    return index.search(query, limit, lex_filters, dead=snapshot.dead, allowed=allowed, live=live)
 
 
 def _query_vector(
@@ -549,8 +606,8 @@ _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 def _hits(
     snapshot: Snapshot, scored: list[tuple[int, float]], ranks: dict[str, dict[int, int]], request: SearchRequest
 ) -> list[Hit]:
-    """Hits read row by row from the cached batches: only the fields a hit shows. The
-    snippets wait for :attr:`Hit.snippet`, the whole frames for :attr:`Hit.frame`."""
+    """Hits on the rows of the cached batches that hold them. Their fields wait for their first
+    read, the snippets for :attr:`Hit.snippet`, the whole frames for :attr:`Hit.frame`."""
     width = request.snippet_chars
     maker = _SnippetMaker(request.query, width) if width else None
     located = snapshot.rows_by_id([fid for fid, _ in scored], vectors=False)
@@ -558,23 +615,8 @@ def _hits(
     hits = []
     for fid, score in scored:
         found = located.get(fid)
-        if found is None:
-            continue
-        rows, row = found
-        hits.append(
-            Hit(
-                score=score,
-                frame_id=fid,
-                uri=rows.string("uri", row),
-                title=rows.string("title", row),
-                time=rows.time(row),
-                tags=rows.tags(row),
-                kind=rows.string("kind", row),
-                retrievers={name: r[fid] for name, r in ranks.items() if fid in r},
-                _snippet=_Snippet(maker, rows, row) if maker else _Snippet(None, None, 0, _NO_SNIPPET),
-                _frames=frames,
-            )
-        )
+        if found is not None:
+            hits.append(Hit(score, fid, found[0], found[1], ranks, maker, frames))
     return hits
 
 

@@ -471,12 +471,18 @@ class Snapshot:
         row = self.rows(entry).row_of(frame_id)
         return None if row is None else (entry, row)
 
-    def _entry_of(self, frame_id: int) -> BatchEntry | None:
+    def _entry_of(self, frame_id: int, dirs: dict[int, SegmentDir] | None = None) -> BatchEntry | None:
+        """The batch that would hold ``frame_id``; ``dirs`` keeps the segment directories
+        already fetched, for a caller that looks up many ids."""
         segments = self.manifest.segments
         i = bisect.bisect_right(self._seg_firsts, frame_id) - 1
         if i < 0 or frame_id > segments[i].last_id:
             return None
-        directory = self.segment_dir(segments[i])
+        directory = None if dirs is None else dirs.get(i)
+        if directory is None:
+            directory = self.segment_dir(segments[i])
+            if dirs is not None:
+                dirs[i] = directory
         batches = directory.batches
         j = bisect.bisect_right(directory.first_ids, frame_id) - 1
         if j < 0 or frame_id > batches[j].last_id:
@@ -486,11 +492,15 @@ class Snapshot:
     def rows_by_id(self, frame_ids: list[int], *, vectors: bool = True) -> dict[int, tuple[BatchRows, int]]:
         """Where each frame lives (dead or alive): its batch and row. Ids not here are left out."""
         out: dict[int, tuple[BatchRows, int]] = {}
+        read: dict[int, BatchRows] = {}  # hits often share batches: each is fetched once
+        dirs: dict[int, SegmentDir] = {}
         for fid in frame_ids:
-            entry = self._entry_of(fid)
+            entry = self._entry_of(fid, dirs)
             if entry is None:
                 continue
-            rows = self.rows(entry, vectors=vectors)
+            rows = read.get(entry.ref.offset)
+            if rows is None:
+                rows = read[entry.ref.offset] = self.rows(entry, vectors=vectors)
             row = rows.row_of(fid)
             if row is not None:
                 out[fid] = (rows, row)

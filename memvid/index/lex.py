@@ -289,14 +289,24 @@ def _malformed_is_corrupt() -> Iterator[None]:
     ``PanicException``, a ``BaseException``): both mean a damaged capsule."""
     try:
         yield
-    except MemvidError:
-        raise  # already says what is wrong (a CorruptCapsuleError is a ValueError too)
-    except ValueError as exc:
-        raise CorruptCapsuleError(f"the lexical index does not load: {exc}", kind="lex") from exc
     except BaseException as exc:
-        if type(exc).__name__ != "PanicException":
+        raised = _as_corrupt(exc)
+        if raised is exc:
             raise
-        raise CorruptCapsuleError(f"the lexical index does not load: tantivy panicked ({exc})", kind="lex") from exc
+        raise raised from exc
+
+
+def _as_corrupt(exc: BaseException) -> BaseException:
+    """What :func:`_malformed_is_corrupt` raises for ``exc`` (``exc`` itself when tantivy did
+    not fail on the files); searches call it from a plain ``except``, which costs nothing
+    until something is raised, where a ``with`` block costs a generator per call."""
+    if isinstance(exc, MemvidError):
+        return exc  # already says what is wrong (a CorruptCapsuleError is a ValueError too)
+    if isinstance(exc, ValueError):
+        return CorruptCapsuleError(f"the lexical index does not load: {exc}", kind="lex")
+    if type(exc).__name__ == "PanicException":
+        return CorruptCapsuleError(f"the lexical index does not load: tantivy panicked ({exc})", kind="lex")
+    return exc
 
 
 class LexIndex:
@@ -307,6 +317,8 @@ class LexIndex:
         self.schema = index.schema
         with _malformed_is_corrupt():
             self.searcher = index.searcher()
+            self.docs: int = self.searcher.num_docs
+            """Documents the index holds (tantivy's deleted ones left out)."""
 
     @classmethod
     def open(
@@ -345,7 +357,8 @@ class LexIndex:
         ``a AND NOT b`` is read as ``a -b``: tantivy's parser makes the former match
         nothing (quickwit-oss/tantivy#2317), which no user means.
         """
-        query = _AND_NOT.sub(" -", query)
+        if "NOT" in query:
+            query = _AND_NOT.sub(" -", query)
         try:
             return self.index.parse_query(query, DEFAULT_FIELDS)
         except ValueError:
@@ -359,10 +372,16 @@ class LexIndex:
         filters: LexFilters | None = None,
         dead: Container[int] = (),
         allowed: Container[int] | None = None,
+        live: int | None = None,
     ) -> list[tuple[int, float]]:
         """``(frame_id, bm25 score)`` pairs, best first, leaving out the ids in ``dead``
         (removed frames the index may still hold) and, when ``allowed`` is given, every id
-        not in it (filters the index cannot evaluate, such as metadata)."""
+        not in it (filters the index cannot evaluate, such as metadata).
+
+        ``live`` is how many live frames the commit has. The index holds every live frame
+        once, so when it holds no more documents than that, no dead frame lingers in it and
+        tantivy is asked for ``limit`` hits, not more; ``dead`` is still checked (a forged
+        index may break that rule: it then costs a second search, never a wrong hit)."""
         if limit <= 0:
             return []
         parsed = self.parse(query)
@@ -372,20 +391,35 @@ class LexIndex:
                 return []
             only = tantivy.Query.term_set_query(self.schema, "frame_id", sorted(allowed))
             clauses.append((tantivy.Occur.Must, tantivy.Query.const_score_query(only, 0.0)))
+            allowed = None  # the query applies it
         if clauses:
             parsed = tantivy.Query.boolean_query([(tantivy.Occur.Must, parsed), *clauses])
-        count = limit + 16
+        if not dead:
+            dead = ()
+        lingering = live is None or self.docs > live
+        count = limit + 16 if (dead and lingering) or allowed is not None else limit
+        searcher = self.searcher
         while True:
-            with _malformed_is_corrupt():
-                hits = self.searcher.search(parsed, count).hits
+            try:
+                # count=False: nothing reads the number of matches, and counting them visits
+                # every match where top-k collection may skip most (block-max WAND).
+                hits = searcher.search(parsed, count, count=False).hits
                 if not hits:
                     return []
-                ids = self.searcher.fast_field_values("frame_id", [address for _, address in hits])
-            found = [
-                (int(fid or 0), float(score))
-                for (score, _), fid in zip(hits, ids, strict=True)
-                if int(fid or 0) not in dead and (allowed is None or int(fid or 0) in allowed)
-            ]
+                ids = searcher.fast_field_values("frame_id", [address for _, address in hits])
+            except BaseException as exc:
+                raised = _as_corrupt(exc)
+                if raised is exc:
+                    raise
+                raise raised from exc
+            if dead or allowed is not None:
+                found = [
+                    (fid, score)
+                    for (score, _), fid in zip(hits, map(_frame_id, ids), strict=True)
+                    if fid not in dead and (allowed is None or fid in allowed)
+                ]
+            else:
+                found = [(_frame_id(fid), score) for (score, _), fid in zip(hits, ids, strict=True)]
             if len(found) >= limit or len(hits) < count:
                 return found[:limit]
             count *= 4
@@ -417,6 +451,11 @@ class LexIndex:
                 )
             )
         return out
+
+
+def _frame_id(value: int | float | bool | None) -> int:
+    """A ``frame_id`` fast-field value (every document has one; ``None`` reads as 0, as before)."""
+    return int(value or 0)
 
 
 def check_query(query: object) -> str:
