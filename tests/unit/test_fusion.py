@@ -21,7 +21,7 @@ from memvid.fusion import (
     fuse,
     vector_weight,
 )
-from memvid.index.vec import HnswShape, HnswView, SegmentVectors, build_hnsw, normalise
+from memvid.index.vec import HnswShape, HnswView, SegmentVectors, VecDtype, build_hnsw, normalise
 
 
 @pytest.fixture(autouse=True)
@@ -188,11 +188,12 @@ def test_calibration_of_too_few_frames() -> None:
     assert single.gap is None and single.sampled == 1
 
 
-def test_calibration_reads_an_hnsw_segment_through_its_index() -> None:
+@pytest.mark.parametrize("dtype", ["f32", "f16", "i8"])
+def test_calibration_reads_an_hnsw_segment_through_its_index(dtype: VecDtype) -> None:
     rng = np.random.default_rng(3)
     vectors = _unit(rng, 300, 16)
     ids = np.arange(100, 400, dtype=np.uint64)
-    view = HnswView(build_hnsw(ids, vectors, "f16"), HnswShape("f16", 16, 100, 399, 300))
+    view = HnswView(build_hnsw(ids, vectors, dtype), HnswShape(dtype, 16, 100, 399, 300))
 
     def no_load() -> npt.NDArray[np.float32]:
         raise AssertionError("the segment's vectors were loaded")
