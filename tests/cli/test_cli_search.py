@@ -285,7 +285,7 @@ def test_find_empty_query_is_an_error(invoke: Invoke, capsule: Path) -> None:
         (["--mode", "LEX"], "Invalid value for '--mode': 'LEX' is not one of"),
         (["--limit", "0"], "Invalid value for '--limit': 0 is not in the range x>=1."),
         (["--threshold", "high"], "Invalid value for '--threshold': 'high' is not a valid float."),
-        (["--fusion", "max"], "Invalid value for '--fusion': 'max' is not one of 'rrf', 'weighted'."),
+        (["--fusion", "max"], "Invalid value for '--fusion': 'max' is not one of 'rrf', 'weighted', 'adaptive'."),
         (["--alpha", "1.5"], "Invalid value for '--alpha': 1.5 is not in the range 0<=x<=1."),
         (["--snippet-chars", "-1"], "Invalid value for '--snippet-chars': -1 is not in the range x>=0."),
         (["--tag", "person"], "Invalid value for '--tag': 'person' is not KEY=VALUE"),
