@@ -186,10 +186,10 @@ class IndexMaintainer:
         if state is not None and change.next_frame_id - state.through < CHECKPOINT_FRAMES:
             return None  # the parent's checkpoint stands; the frames since are indexed when searched
         read = _reader_for(parent, state) if state is not None else _no_files
-        self._lex.catch_up(state, read, lambda start: _tail_docs(parent, start), parent.next_frame_id)
         removed = sorted({*parent.dead, *change.dead})
         added = [_lex_doc_of_row(r) for r in change.rows]
-        names, fresh = self._lex.checkpoint(added, removed, change.next_frame_id)
+        base = (state, read, lambda start: _tail_docs(parent, start), parent.next_frame_id)
+        names, fresh = self._lex.checkpoint(base, added, removed, change.next_frame_id)
         files: dict[str, BlockRef] = {}
         for name in names:
             if name in fresh:

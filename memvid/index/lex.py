@@ -221,6 +221,15 @@ class LexWorkspace:
     ) -> tantivy.Index:
         """Index every frame up to ``through``: start again from the checkpoint ``state``
         unless the directory already grew from it, then add ``docs_from(self.through)``."""
+        index = self._start(state, read, through)
+        if through > self.through:
+            _write(index, list(docs_from(self.through)), [])
+            self.through = through
+        return index
+
+    def _start(self, state: LexState | None, read: Callable[[str], bytes], through: int) -> tantivy.Index:
+        """The working index, started again from the checkpoint ``state`` unless the directory
+        already grew from it (and holds nothing past ``through``)."""
         key = None if state is None else state.key
         if self._index is None or self._base != key or through < self.through:
             self.close()
@@ -237,18 +246,26 @@ class LexWorkspace:
                 self.through = state.through
                 self._base_files = set(state.files)
             self._base = key
-        if through > self.through:
-            _write(self._index, list(docs_from(self.through)), [])
-            self.through = through
         return self._index
 
     def checkpoint(
-        self, added: Sequence[LexDoc], removed: Sequence[int], through: int
+        self,
+        base: tuple[LexState | None, Callable[[str], bytes], Callable[[int], Iterable[LexDoc]], int],
+        added: Sequence[LexDoc],
+        removed: Sequence[int],
+        through: int,
     ) -> tuple[list[str], dict[str, bytes]]:
         """Add the commit's own frames, delete ``removed``, and return every file of the
-        index with the contents of those the base checkpoint does not already hold."""
-        assert self._index is not None and self._dir is not None
-        _write(self._index, added, removed)
+        index with the contents of those the base checkpoint does not already hold.
+
+        ``base`` is what :meth:`catch_up` takes, for the commit's parent: the frames the
+        directory lacks before the commit's own are indexed in the same tantivy commit (one
+        commit, not two: a segment fewer, and the thread count set by the whole batch)."""
+        state, read, docs_from, start = base
+        index = self._start(state, read, start)
+        behind = list(docs_from(self.through)) if start > self.through else []
+        assert self._dir is not None
+        _write(index, [*behind, *added], removed)
         self.through = through
         names = _live_files(self._dir)
         fresh = {n: (self._dir / n).read_bytes() for n in names if n not in self._base_files or n == "meta.json"}

@@ -342,6 +342,38 @@ def test_lexical_checkpoints_are_periodic_and_the_tail_is_searchable(
         assert reader.verify().ok
 
 
+def test_a_checkpoint_indexes_the_frames_behind_it_in_one_tantivy_commit(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    import memvid.index as index_module
+
+    monkeypatch.setattr(index_module, "CHECKPOINT_FRAMES", 10)
+
+    def segments(mem: Memvid) -> list[str]:
+        snapshot = mem._snapshot
+        state = index_module.lex_state(snapshot)
+        assert state is not None
+        meta = json.loads(index_module._reader_for(snapshot, state)("meta.json"))
+        return [s["segment_id"] for s in meta["segments"]]
+
+    with Memvid.create(path) as mem:
+        mem.put("first checkpoint")
+        mem.commit()
+        first = segments(mem)
+        for i in range(10):  # nobody searches: the writer's working index falls behind
+            mem.put(f"turn word{i}")
+            mem.commit()
+        after = segments(mem)
+        assert mem._snapshot.manifest.indexes["lex"]["through"] == 11
+    # The frames behind and the commit's own frame went in together: one new segment, not two.
+    assert len(first) == 1 and set(first) < set(after) and len(after) == 2
+    with Memvid.open(path, read_only=True) as reader:
+        assert [h.frame_id for h in reader.search("word3", mode="lex")] == [4]
+        assert [h.frame_id for h in reader.search("word9", mode="lex")] == [10]
+
+
 def test_small_commits_do_not_rewrite_the_lexical_index(path: Path) -> None:
     with Memvid.create(path) as mem:
         mem.put_many([f"seed document {i}" for i in range(200)])
