@@ -174,3 +174,50 @@ def test_no_more_sources_in_flight_than_the_bound(
             assert Path(item.name).name == f"n{given - 1:03d}.md"  # in discovery order
             assert prepared == (None if skipped(item) else prepare(item, options))
         assert given == len(taken) == 300
+
+
+# A metadata field name that takes 10 ms to compare with a record's "slow" key: every file costs the
+# process that reads it 10 ms, the caller or a helper.
+SLOW_KEY = """
+import time
+
+class SlowKey(str):
+    def __hash__(self):
+        return hash("slow")
+
+    def __eq__(self, other):
+        if str.__eq__(other, "slow"):
+            time.sleep(0.01)
+        return str.__eq__(self, other)
+
+    __ne__ = str.__ne__
+"""
+
+
+def test_helpers_report_their_reading_time_through_a_wide_pipe(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The caller balances its reading and writing against the time helpers report; a helper's
+    # results pipe holds many results, so a caller busy committing does not stall the helper.
+    import fcntl
+
+    (tmp_path / "slowkey.py").write_text(SLOW_KEY, encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    from slowkey import SlowKey  # type: ignore[import-not-found]
+
+    root = tmp_path / "src"
+    root.mkdir()
+    for i in range(5):
+        (root / f"r{i}.json").write_text(json.dumps({"body": f"record {i}", "slow": 1}), encoding="utf-8")
+    options = Options(1200, 150, None, JsonMapping(text="body", metadata=(SlowKey("unused"),)))
+    helpers = _Helpers(1, options, 64)
+    try:
+        if hasattr(fcntl, "F_GETPIPE_SZ") and int(Path("/proc/sys/fs/pipe-max-size").read_text()) >= 1 << 20:
+            assert fcntl.fcntl(helpers.helpers[0].results, fcntl.F_GETPIPE_SZ) >= 1 << 20
+        slots = [_Slot(i, source) for i, source in enumerate(discover([root]))]
+        helpers.todo.extend(slots)
+        helpers.assign()
+        while not all(slot.done for slot in slots):
+            helpers.collect(wait=True)
+    finally:
+        helpers.close(kill=False)
+    assert all(slot.result is not None and slot.result.error is None for slot in slots)
+    assert 0.05 <= helpers.work < 5  # five files of 10 ms each, as the helper timed them
