@@ -158,6 +158,26 @@ class _HitFrames:
         return self._frames
 
 
+class _Ranks:
+    """Where each retriever ranked the frames it found (from 1), for :attr:`Hit.retrievers`:
+    made for the whole search when a hit first asks, since most callers never do."""
+
+    __slots__ = ("_by_name", "_ranked")
+
+    def __init__(self, ranked: Mapping[str, Sequence[tuple[int, float]]]) -> None:
+        self._ranked = ranked
+        self._by_name: dict[str, dict[int, int]] | None = None
+
+    def of(self, frame_id: int) -> dict[str, int]:
+        by_name = self._by_name
+        if by_name is None:  # two threads may both make it; they get equal values
+            ranked = self._ranked
+            by_name = self._by_name = {
+                name: {fid: i + 1 for i, (fid, _) in enumerate(lst)} for name, lst in ranked.items()
+            }
+        return {name: ranks[frame_id] for name, ranks in by_name.items() if frame_id in ranks}
+
+
 _SnippetValue = tuple[str, tuple[tuple[int, int], ...]]
 _NO_SNIPPET: Final[_SnippetValue] = ("", ())
 
@@ -213,7 +233,7 @@ class Hit:
         frame_id: int,
         rows: BatchRows,
         row: int,
-        ranks: Mapping[str, Mapping[int, int]],
+        ranks: _Ranks,
         maker: _SnippetMaker | None,
         frames: _HitFrames,
     ) -> None:
@@ -269,8 +289,7 @@ class Hit:
     def retrievers(self) -> Mapping[str, int]:
         found = self._retrievers
         if found is None:
-            fid = self._frame_id
-            found = self._retrievers = {name: r[fid] for name, r in self._ranks.items() if fid in r}
+            found = self._retrievers = self._ranks.of(self._frame_id)
         return found
 
     def _snippet_value(self) -> _SnippetValue:
@@ -466,8 +485,7 @@ def run_search(
     if request.threshold is not None:
         scored = [(fid, s) for fid, s in scored if s >= request.threshold]
     scored = scored[: request.limit]
-    ranks = {name: {fid: i + 1 for i, (fid, _) in enumerate(lst)} for name, lst in ranked.items()}
-    hits = _hits(snapshot, scored, ranks, request)
+    hits = _hits(snapshot, scored, ranked, request)
     return SearchResults(hits=tuple(hits), mode=mode, took_ms=(time.perf_counter() - started) * 1000)
 
 
@@ -604,7 +622,10 @@ _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 
 
 def _hits(
-    snapshot: Snapshot, scored: list[tuple[int, float]], ranks: dict[str, dict[int, int]], request: SearchRequest
+    snapshot: Snapshot,
+    scored: list[tuple[int, float]],
+    ranked: dict[str, list[tuple[int, float]]],
+    request: SearchRequest,
 ) -> list[Hit]:
     """Hits on the rows of the cached batches that hold them. Their fields wait for their first
     read, the snippets for :attr:`Hit.snippet`, the whole frames for :attr:`Hit.frame`."""
@@ -612,6 +633,7 @@ def _hits(
     maker = _SnippetMaker(request.query, width) if width else None
     located = snapshot.rows_by_id([fid for fid, _ in scored], vectors=False)
     frames = _HitFrames(snapshot, located)
+    ranks = _Ranks(ranked)
     hits = []
     for fid, score in scored:
         found = located.get(fid)

@@ -403,7 +403,7 @@ class LexIndex:
             return []
         parsed = self.parse(query)
         clauses = self._filter_clauses(filters) if filters is not None else []
-        if isinstance(allowed, Set) and len(allowed) <= _ALLOWED_AS_QUERY:
+        if allowed is not None and isinstance(allowed, Set) and len(allowed) <= _ALLOWED_AS_QUERY:
             if not allowed:
                 return []
             only = tantivy.Query.term_set_query(self.schema, "frame_id", sorted(allowed))
@@ -436,9 +436,9 @@ class LexIndex:
                     if fid not in dead and (allowed is None or fid in allowed)
                 ]
             else:
-                found = [(_frame_id(fid), score) for (score, _), fid in zip(hits, ids, strict=True)]
-            if len(found) >= limit or len(hits) < count:
-                return found[:limit]
+                found = [(int(fid or 0), score) for (score, _), fid in zip(hits, ids, strict=True)]
+            if len(hits) < count or len(found) >= limit:
+                return found if len(found) <= limit else found[:limit]
             count *= 4
 
     def _filter_clauses(self, f: LexFilters) -> list[tuple[tantivy.Occur, tantivy.Query]]:

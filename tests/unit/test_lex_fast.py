@@ -131,3 +131,26 @@ def test_hit_fields_are_read_when_first_asked_and_outlive_the_capsule(path: Path
         again[0].score = 1.0  # type: ignore[misc]
     with pytest.raises(AttributeError):
         again[0].uri = "x"  # type: ignore[misc]
+
+
+def test_hybrid_hits_name_the_ranks_each_retriever_gave(path: Path) -> None:
+    rng = random.Random(9)
+    with Memvid.create(path) as mem:
+        for _ in range(120):
+            mem.put(_text(rng), embedding=[rng.gauss(0, 1) for _ in range(8)])
+        mem.commit()
+        for _ in range(20):
+            query = " ".join(rng.sample(_WORDS, 3))
+            vector = [rng.gauss(0, 1) for _ in range(8)]
+            depth = rng.choice([5, 20, 60])
+            lex = [h.frame_id for h in mem.search(query, mode="lex", limit=depth)]
+            vec = [h.frame_id for h in mem.search(vector=vector, mode="vec", limit=depth)]
+            hits = mem.search(query, vector=vector, mode="hybrid", limit=10, depth=depth)
+            assert hits
+            for hit in hits:
+                expected = {
+                    name: ids.index(hit.frame_id) + 1
+                    for name, ids in (("lex", lex), ("vec", vec))
+                    if hit.frame_id in ids
+                }
+                assert hit.retrievers == expected
