@@ -30,10 +30,14 @@ The score is ``a * vec + (1 - a) * lex``, between 0 and 1 (1 for a frame both re
 rank first); a frame one retriever did not return gets 0 from it. When one retriever
 returns nothing, the other's normalised scores are the result.
 
-``m`` and ``g`` are the capsule's :class:`Calibration`, computed once per commit (cached
-on the snapshot) from a deterministic sample of at most :data:`CALIBRATION_SAMPLES`
-frames taken in a few runs of consecutive ids (so a large capsule reads a few batches):
-one vector search per sampled frame. It stores no queries and no judgements.
+``m`` and ``g`` are the capsule's :class:`Calibration` (:mod:`memvid.index.calibration`),
+taken from a deterministic sample of at most :data:`CALIBRATION_SAMPLES` frames (one
+nearest-neighbour search each) and recorded by the commit in its manifest: the writer
+computes it when the live frames have moved by more than a tenth since its parent's
+entry, and repeats the parent's otherwise, so a search of a given commit uses the same
+calibration in every process and never computes one. A commit written before entries
+existed is calibrated when first searched, once per snapshot. It holds no queries and no
+judgements.
 
 Why this rule (``docs/benchmarks/search.md``, "Adaptive fusion"): on the three labelled
 sets of the benchmark, features of the two lists (the z-gap of each top score, overlap
@@ -45,116 +49,33 @@ frame's own words were tried for a per-capsule weight and favour BM25 everywhere
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Final, Literal
 
 import numpy as np
 import numpy.typing as npt
 
 from memvid.engine.snapshot import Snapshot
-from memvid.index import vec_segments
-from memvid.index.vec import SegmentVectors, normalise, search_segments
+from memvid.index import fusion_calibration, vec_segments
+from memvid.index.calibration import CALIBRATION_SAMPLES, Calibration, calibrate
+from memvid.index.vec import normalise
 
-__all__ = ["CALIBRATION_SAMPLES", "FUSIONS", "Calibration", "Fusion", "calibration", "fuse"]
+__all__ = ["CALIBRATION_SAMPLES", "FUSIONS", "Calibration", "Fusion", "calibrate", "calibration", "fuse"]
 
 Fusion = Literal["rrf", "weighted", "adaptive"]
 FUSIONS: Final[tuple[Fusion, ...]] = ("rrf", "weighted", "adaptive")
 
 Ranked = Sequence[tuple[int, float]]
 
-CALIBRATION_SAMPLES: Final = 256
-"""At most this many frames are sampled to calibrate a capsule (one vector search each)."""
-_RUNS: Final = 8
-"""The sample is taken in this many runs of consecutive frame ids, spread over the capsule."""
-
-
-@dataclass(frozen=True, slots=True)
-class Calibration:
-    """What ``adaptive`` fusion knows of a capsule: ``mean``, the mean of the sampled
-    frames' unit vectors; ``gap``, the median over them of (cosine to the nearest other
-    frame) minus (cosine to ``mean``), or ``None`` when fewer than two frames have
-    vectors; how many frames were ``sampled``, and how long it took."""
-
-    mean: npt.NDArray[np.float32]
-    gap: float | None
-    sampled: int
-    seconds: float
-
-
-def _sample_positions(total: int, count: int, runs: int) -> list[int]:
-    """``count`` positions out of ``range(total)`` in ``runs`` runs of consecutive
-    positions, evenly spread (all of them when ``total <= count``)."""
-    if total <= count:
-        return list(range(total))
-    per_run = count // runs
-    starts = np.linspace(0, total - per_run, runs).astype(np.int64)
-    positions: set[int] = set()
-    for start in starts:
-        positions.update(range(int(start), int(start) + per_run))
-    return sorted(positions)
-
-
-def calibrate(
-    segments: Sequence[SegmentVectors], dead: Mapping[int, int], *, samples: int = CALIBRATION_SAMPLES
-) -> Calibration:
-    """The :class:`Calibration` of the live frames in ``segments``."""
-    started = time.perf_counter()
-    dead_ids = np.fromiter(dead, dtype=np.uint64, count=len(dead)) if dead else None
-
-    def allowed(ids: npt.NDArray[np.uint64]) -> npt.NDArray[np.bool_]:
-        return np.ones(len(ids), dtype=bool) if dead_ids is None else ~np.isin(ids, dead_ids)
-
-    live: list[tuple[SegmentVectors, npt.NDArray[np.int64]]] = []
-    for seg in segments:
-        rows = np.flatnonzero(allowed(seg.ids)) if len(seg.ids) else np.zeros(0, np.int64)
-        if len(rows):
-            live.append((seg, rows))
-    total = sum(len(rows) for _, rows in live)
-    positions = _sample_positions(total, samples, _RUNS)
-    picked_ids: list[int] = []
-    picked: list[npt.NDArray[np.float32]] = []
-    offset, i = 0, 0
-    for seg, rows in live:
-        end = offset + len(rows)
-        chosen = []
-        while i < len(positions) and positions[i] < end:
-            chosen.append(int(rows[positions[i] - offset]))
-            i += 1
-        if chosen:
-            picked_ids.extend(int(x) for x in seg.ids[chosen])
-            picked.append(_vectors_of(seg, chosen))
-        offset = end
-    if not picked:
-        return Calibration(np.zeros(0, np.float32), None, 0, time.perf_counter() - started)
-    vectors = normalise(np.concatenate(picked))
-    mean = np.ascontiguousarray(vectors.mean(axis=0), dtype=np.float32)
-    gap = None
-    if total >= 2:
-        gaps = []
-        for fid, v in zip(picked_ids, vectors, strict=True):
-            found = search_segments(segments, v, 2, allowed)
-            nearest = next((s for other, s in found if other != fid), None)
-            if nearest is not None:
-                gaps.append(nearest - float(v @ mean))
-        gap = float(np.median(gaps)) if gaps else None
-    return Calibration(mean, gap, len(picked_ids), time.perf_counter() - started)
-
-
-def _vectors_of(seg: SegmentVectors, rows: list[int]) -> npt.NDArray[np.float32]:
-    if seg.hnsw is not None:
-        found = np.asarray(seg.hnsw.index.get(seg.ids[rows]), dtype=np.float32)
-        if found.ndim == 2 and found.shape[0] == len(rows):
-            return found
-    return np.asarray(seg.vectors[rows], dtype=np.float32)
-
 
 def calibration(snapshot: Snapshot) -> Calibration:
-    """The capsule's calibration at ``snapshot``'s commit, computed once and cached on it."""
+    """The capsule's calibration at ``snapshot``'s commit: the one its manifest records, else
+    (a commit written before they were recorded) computed once and cached on the snapshot."""
     cached = snapshot.extras.get("fusion-calibration")
     if not isinstance(cached, Calibration):
-        cached = calibrate(vec_segments(snapshot), snapshot.dead)
+        cached = fusion_calibration(snapshot)
+        if cached is None:
+            cached = calibrate(vec_segments(snapshot), snapshot.dead, frames=snapshot.manifest.frames_live)
         snapshot.extras["fusion-calibration"] = cached
     return cached
 

@@ -15,6 +15,11 @@ cache. Commits between checkpoints therefore cost nothing lexical, and a
 capsule does not grow with every merge tantivy makes. Removed frames are
 dropped from results at query time and deleted from the index at the next
 checkpoint.
+
+The commit also records the calibration of its vectors for ``adaptive`` fusion
+(``indexes["fusion"]``, see :mod:`memvid.index.calibration`), computed only when the live
+frames moved by more than a tenth since the parent's entry; otherwise the parent's is
+repeated.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from memvid.engine.snapshot import Snapshot
 from memvid.engine.writer import IndexChange
 from memvid.format.block import BlockKind, BlockRef
 from memvid.frame import Frame
+from memvid.index.calibration import Calibration, calibrate, needs_calibration
 from memvid.index.lex import SCHEMA_VERSION, LexDoc, LexIndex, LexState, LexWorkspace
 from memvid.index.vec import (
     HNSW_MIN_ROWS,
@@ -45,7 +51,14 @@ from memvid.index.vec import (
 )
 from memvid.storage.cache import sweep_scratch
 
-__all__ = ["CHECKPOINT_FRAMES", "IndexMaintainer", "index_refs", "lex_index", "vec_segments"]
+__all__ = [
+    "CHECKPOINT_FRAMES",
+    "IndexMaintainer",
+    "fusion_calibration",
+    "index_refs",
+    "lex_index",
+    "vec_segments",
+]
 
 CHECKPOINT_FRAMES: Final = 4096
 """A commit writes a new lexical checkpoint once this many frames came since the last."""
@@ -146,6 +159,15 @@ def vec_segments(snapshot: Snapshot) -> list[SegmentVectors]:
     return result
 
 
+def fusion_calibration(snapshot: Snapshot) -> Calibration | None:
+    """The calibration ``snapshot``'s manifest records (``None`` without one, or with an
+    entry of another version). A malformed entry is a :class:`CorruptCapsuleError`."""
+    raw = snapshot.manifest.indexes.get("fusion")
+    if raw is None:
+        return None
+    return Calibration.from_json(raw, snapshot.manifest.embedding_dim)
+
+
 def index_refs(snapshot: Snapshot) -> Iterator[tuple[BlockRef, BlockKind]]:
     """Every index block a commit references (for verify)."""
     state = lex_state(snapshot, current=False)
@@ -177,7 +199,40 @@ class IndexMaintainer:
         vec = self._update_vec(change)
         if vec is not None:
             indexes["vec"] = vec.to_json()
+        fusion = self._update_fusion(change)
+        if fusion is None:
+            indexes.pop("fusion", None)
+        else:
+            indexes["fusion"] = fusion
         return indexes
+
+    def _update_fusion(self, change: IndexChange) -> dict[str, Any] | None:
+        """The commit's calibration entry: the parent's, unless the live frames moved by more
+        than a tenth since it was computed (or the dimension changed, or on reindex); then
+        one computed from the commit's vectors (the parent's HNSW for segments it had, the
+        new segments exactly). ``None`` while the capsule has no vectors."""
+        parent = change.parent
+        dim = parent.manifest.embedding_dim
+        if dim is None:
+            dim = next((len(r.embedding) for r in change.rows if r.embedding is not None), None)
+            if dim is None:
+                return None
+        frames = parent.manifest.frames_live + len(change.rows) - len(change.dead)
+        if not self.rebuild:
+            recorded = fusion_calibration(parent)
+            if not needs_calibration(recorded, frames, dim):
+                return dict(parent.manifest.indexes["fusion"])
+        kept: dict[int, SegmentVectors] = {}
+        if not self.rebuild:
+            kept = {s.ref.offset: v for s, v in zip(parent.manifest.segments, vec_segments(parent), strict=True)}
+        segments = []
+        for segment in change.segments:
+            vectors = kept.get(segment.ref.offset)
+            if vectors is None:
+                ids, matrix = segment_vectors(change.batches(segment))
+                vectors = SegmentVectors(ids, _constant(matrix), None)
+            segments.append(vectors)
+        return calibrate(segments, {**parent.dead, **change.dead}, frames=frames).to_json()
 
     def _update_lex(self, change: IndexChange) -> LexState | None:
         """A new checkpoint when one is due (the first, a rebuild, or enough new frames)."""

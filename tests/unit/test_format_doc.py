@@ -7,6 +7,7 @@ capsules. If the document is incomplete or wrong, this reader fails.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import hashlib
 import itertools
@@ -958,3 +959,68 @@ def test_segments_hold_one_rewritten_batch_after_small_merges(tmp_path: Path) ->
     assert rows == [64, 8]
     for entry in latest.manifest["segments"]:
         assert len(reader.segment(entry, latest.manifest_offset)) == 1
+
+
+def _doc_calibration(frames: dict[int, dict[str, Any]]) -> tuple[int, list[float], float | None]:
+    """``sampled``, ``mean`` and ``gap`` of a commit's live frames, as the document defines them (exactly)."""
+    ids = [i for i in sorted(frames) if frames[i]["embedding"] is not None]
+    unit = np.array([frames[i]["embedding"] for i in ids], dtype=np.float64).reshape(len(ids), -1)
+    unit /= np.maximum(np.linalg.norm(unit, axis=1, keepdims=True), 1e-30)
+    n = len(ids)
+    positions = (
+        list(range(n))
+        if n <= 256
+        else sorted({s + j for i in range(8) for s in [i * (n - 32) // 7] for j in range(32)})
+    )
+    sample = unit[positions]
+    mean = sample.mean(axis=0)
+    if n < 2:
+        return len(positions), list(mean), None
+    sims = sample @ unit.T
+    sims[np.arange(len(positions)), positions] = -np.inf  # not itself
+    return len(positions), list(mean), float(np.median(sims.max(axis=1) - sample @ mean))
+
+
+def test_fusion_calibration_entry_follows_the_document(tmp_path: Path) -> None:
+    """``indexes.fusion``: computed as the document says, repeated byte for byte unless the live frames moved by
+    more than a tenth, and absent while the capsule has no vectors."""
+    path = tmp_path / "fusion.mv2"
+    rng = np.random.default_rng(11)
+    plan = [("text", 3), ("vec", 1), ("vec", 1), ("vec", 40), ("vec", 2), ("vec", 250), ("text", 10), ("vec", 1)]
+    with Memvid.create(path) as mem:
+        for kind, count in plan:
+            for _ in range(count):
+                mem.put(f"frame {rng.integers(1 << 30)}", embedding=rng.standard_normal(8) if kind == "vec" else None)
+            mem.commit(kind)
+        mem.delete(0)
+        mem.commit("delete")
+        ids = [f.id for f in mem.frames()][:40]
+        for fid in ids:
+            mem.delete(fid)
+        mem.commit("delete many")
+    reader = DocReader(path.read_bytes())
+    commits = reader.chain()
+    recomputed = []
+    for parent, c in itertools.pairwise(commits):
+        frames = reader.live_frames(c)
+        entry = c.manifest["indexes"].get("fusion")
+        if c.manifest["embedding_dim"] is None:
+            assert entry is None
+            continue
+        before = parent.manifest["indexes"].get("fusion")
+        live = c.manifest["frames_total"] - c.manifest["frames_dead"]
+        if before is not None and 10 * abs(live - before["frames"]) <= before["frames"]:
+            assert entry == before, f"commit {c.seq} should repeat its parent's entry"
+            continue
+        recomputed.append(c.seq)
+        assert set(entry) == {"v", "frames", "sampled", "gap", "mean"} and entry["v"] == 1
+        assert entry["frames"] == live
+        sampled, mean, gap = _doc_calibration(frames)
+        stored = np.frombuffer(base64.b64decode(entry["mean"], validate=True), dtype="<f4")
+        assert entry["sampled"] == sampled and len(stored) == c.manifest["embedding_dim"]
+        assert np.allclose(stored, mean, atol=1e-5)
+        assert (entry["gap"] is None) == (gap is None)
+        if gap is not None:
+            assert entry["gap"] == pytest.approx(gap, abs=1e-5)
+    # live frames 3 (no vectors: none), 4, 5, 45, 47 (repeated), 297, 307, 308, 307 (repeated), 267
+    assert recomputed == [2, 3, 4, 6, 10]

@@ -2,25 +2,24 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import itertools
+import json
+import subprocess
+import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import pytest
 
-from memvid import InvalidInputError, Memvid, SearchRequest
-from memvid.fusion import (
-    CALIBRATION_SAMPLES,
-    Calibration,
-    _sample_positions,
-    calibrate,
-    calibration,
-    fuse,
-    vector_weight,
-)
+from memvid import CorruptCapsuleError, InvalidInputError, Memvid, SearchRequest
+from memvid.fusion import CALIBRATION_SAMPLES, Calibration, calibrate, calibration, fuse, vector_weight
+from memvid.index import vec_segments
+from memvid.index.calibration import _sample_positions
 from memvid.index.vec import HnswShape, HnswView, SegmentVectors, VecDtype, build_hnsw, normalise
 
 
@@ -278,3 +277,216 @@ def test_a_new_commit_is_calibrated_again(tmp_path: Path) -> None:
         mem.search("tea", mode="hybrid", fusion="adaptive")
         second = calibration(mem._snapshot)
         assert (first.sampled, second.sampled) == (3, 6)
+
+
+# -- the calibration a commit records ---------------------------------------------------------
+
+
+@pytest.fixture
+def counted(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """Counts of calibrations computed by the writer (``commit``) and by a search (``search``)."""
+    import memvid.fusion
+    import memvid.index
+
+    calls = {"commit": 0, "search": 0}
+
+    def counting(where: str, real: Any) -> Any:
+        def run(*args: Any, **kwargs: Any) -> Calibration:
+            calls[where] += 1
+            result: Calibration = real(*args, **kwargs)
+            return result
+
+        return run
+
+    monkeypatch.setattr(memvid.index, "calibrate", counting("commit", memvid.index.calibrate))
+    monkeypatch.setattr(memvid.fusion, "calibrate", counting("search", memvid.fusion.calibrate))
+    return calls
+
+
+def _entry(mem: Memvid) -> Any:
+    return mem._snapshot.manifest.indexes.get("fusion")
+
+
+def _vectors(n: int, seed: int, dim: int = 16) -> npt.NDArray[np.float32]:
+    return _unit(np.random.default_rng(seed), n, dim)
+
+
+def test_the_first_commit_with_vectors_records_a_calibration(tmp_path: Path, counted: dict[str, int]) -> None:
+    with Memvid.create(tmp_path / "c.mv2") as mem:
+        mem.put("no vector yet")
+        mem.commit()
+        assert _entry(mem) is None and counted["commit"] == 0
+        for i, v in enumerate(_vectors(50, 0)):
+            mem.put(f"frame {i}", embedding=v)
+        mem.commit()
+        entry = _entry(mem)
+        assert counted["commit"] == 1
+        assert entry["v"] == 1 and entry["frames"] == 51 and entry["sampled"] == 50
+        recorded = calibration(mem._snapshot)
+        computed = calibrate(vec_segments(mem._snapshot), {})
+        assert recorded.gap == pytest.approx(computed.gap, abs=1e-6)
+        assert np.array_equal(recorded.mean, computed.mean)  # base64 float32: exact
+        assert counted["search"] == 0  # the search did not calibrate: it read the manifest
+
+
+def test_small_commits_repeat_the_calibration_and_growth_recomputes_it(tmp_path: Path, counted: dict[str, int]) -> None:
+    vectors = _vectors(200, 1)
+    with Memvid.create(tmp_path / "c.mv2") as mem:
+        for i in range(100):
+            mem.put(f"frame {i}", embedding=vectors[i])
+        mem.commit()
+        first = _entry(mem)
+        assert counted["commit"] == 1 and first["frames"] == 100
+        for i in range(100, 110):  # ten one-frame commits: +10%, not more
+            mem.put(f"frame {i}", embedding=vectors[i])
+            mem.commit()
+            assert _entry(mem) == first
+            mem.search("frame", vector=vectors[i], mode="hybrid", fusion="adaptive")
+        assert counted == {"commit": 1, "search": 0}
+        mem.put("frame 110", embedding=vectors[110])  # 111 frames: more than a tenth over 100
+        mem.commit()
+        second = _entry(mem)
+        assert counted["commit"] == 2 and second["frames"] == 111 and second["sampled"] == 111
+        assert second["mean"] != first["mean"]
+        for fid in range(12):  # deletes count too: 99 frames, down by more than a tenth of 111
+            mem.delete(fid)
+        mem.commit()
+        assert counted["commit"] == 3 and _entry(mem)["frames"] == 99
+        before = _entry(mem)
+        mem.reindex()  # rebuilds every index, the calibration included (the same frames: the same numbers)
+        assert counted["commit"] == 4 and _entry(mem) == before
+        assert counted["search"] == 0
+
+
+def test_a_fresh_process_searches_a_commit_as_its_writer_did(tmp_path: Path) -> None:
+    path = tmp_path / "c.mv2"
+    vectors = _vectors(300, 2, dim=BagEmbedder.dim)
+    queries = _vectors(5, 3, dim=BagEmbedder.dim)
+    with Memvid.create(path) as mem:
+        for i in range(300):
+            mem.put(f"{TEXTS[i % len(TEXTS)]} {i}", embedding=vectors[i])
+        mem.commit()
+        mem.put("alice green tea", embedding=queries[0])
+        mem.commit()
+        writer = [
+            [
+                (h.frame_id, h.score)
+                for h in mem.search(TEXTS[q], vector=queries[q], mode="hybrid", fusion="adaptive", limit=20)
+            ]
+            for q in range(5)
+        ]
+        head = mem.head.seq
+    script = (
+        "import json, sys, numpy as np\n"
+        "from memvid import Memvid\n"
+        "q = np.array(json.loads(sys.argv[2]), dtype=np.float32)\n"
+        "texts = json.loads(sys.argv[3])\n"
+        "with Memvid.open(sys.argv[1], read_only=True) as mem:\n"
+        f"    assert mem.head.seq == {head}\n"
+        "    found = [mem.search(t, vector=v, mode='hybrid', fusion='adaptive', limit=20) for t, v in zip(texts, q)]\n"
+        "    print(json.dumps([[(h.frame_id, h.score) for h in hits] for hits in found]))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script, str(path), json.dumps(queries.tolist()), json.dumps(TEXTS[:5])],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    reader = [[(fid, score) for fid, score in hits] for hits in json.loads(out.stdout)]
+    assert reader == writer  # the same frames with the same float scores, to the last bit
+
+
+def test_a_commit_without_a_recorded_calibration_is_calibrated_when_searched(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, counted: dict[str, int]
+) -> None:
+    import memvid.index
+
+    path = tmp_path / "old.mv2"
+    monkeypatch.setattr(memvid.index.IndexMaintainer, "_update_fusion", lambda self, change: None)
+    with Memvid.create(path, embedder=BagEmbedder()) as mem:  # as a writer before calibrations were recorded
+        for text in TEXTS:
+            mem.put(text)
+        mem.commit()
+    monkeypatch.undo()
+    import memvid.fusion
+
+    monkeypatch.setattr(memvid.fusion, "calibrate", counting_calibrate(counted))
+    with Memvid.open(path, read_only=True, embedder=BagEmbedder()) as mem:
+        assert _entry(mem) is None
+        hits = mem.search("alice green tea", mode="hybrid", fusion="adaptive")
+        assert counted["search"] == 1 and hits[0].score == pytest.approx(1.0)
+        mem.search("bob espresso", mode="hybrid", fusion="adaptive")
+        assert counted["search"] == 1  # once per snapshot
+        assert calibration(mem._snapshot).sampled == len(TEXTS)
+    with Memvid.open(path, embedder=BagEmbedder()) as mem:  # the next commit records one
+        mem.put("Carol brews oolong")
+        mem.commit()
+        assert _entry(mem)["sampled"] == len(TEXTS) + 1
+
+
+def counting_calibrate(calls: dict[str, int]) -> Any:
+    from memvid.index.calibration import calibrate as real
+
+    def run(*args: Any, **kwargs: Any) -> Calibration:
+        calls["search"] += 1
+        return real(*args, **kwargs)
+
+    return run
+
+
+GOOD = {"v": 1, "frames": 6, "sampled": 6, "gap": 0.25, "mean": ""}
+
+
+def _good(dim: int = 4) -> dict[str, Any]:
+    mean = np.full(dim, 0.1, dtype="<f4")
+    return {**GOOD, "mean": base64.b64encode(mean.tobytes()).decode()}
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"v": "1"},
+        {"v": True},
+        {"v": None},
+        {"frames": -1},
+        {"frames": 1.5},
+        {"frames": True},
+        {"sampled": None},
+        {"sampled": 2**64},
+        {"gap": float("nan")},
+        {"gap": float("inf")},
+        {"gap": 3.0},
+        {"gap": "0.2"},
+        {"gap": True},
+        {"mean": None},
+        {"mean": [0.1, 0.1, 0.1, 0.1]},
+        {"mean": "not base64!"},
+        {"mean": base64.b64encode(np.full(3, 0.1, "<f4").tobytes()).decode()},  # another dimension
+        {"mean": base64.b64encode(np.full(5, 0.1, "<f4").tobytes()).decode()},
+        {"mean": base64.b64encode(b"\x00" * 15).decode()},  # not whole float32s
+        {"mean": base64.b64encode(np.array([np.nan, 0, 0, 0], "<f4").tobytes()).decode()},
+        {"mean": base64.b64encode(np.array([2.0, 0, 0, 0], "<f4").tobytes()).decode()},  # longer than 1
+        {"mean": "A" * 10_000_000},
+        {"sampled": 1},  # a gap needs two frames
+        {"sampled": 0},  # then the mean is empty
+    ],
+)
+def test_a_malformed_calibration_entry_is_a_corrupt_capsule(change: dict[str, Any]) -> None:
+    with pytest.raises(CorruptCapsuleError, match="fusion calibration"):
+        Calibration.from_json({**_good(), **change}, 4)
+
+
+def test_calibration_entries_that_are_read() -> None:
+    cal = Calibration.from_json(_good(), 4)
+    assert cal is not None and cal.gap == 0.25 and cal.sampled == 6 and cal.frames == 6 and cal.seconds == 0.0
+    assert np.array_equal(cal.mean, np.full(4, 0.1, np.float32))
+    assert Calibration.from_json({**_good(), "v": 2, "mean": 7}, 4) is None  # another version: computed again
+    empty = Calibration.from_json({**GOOD, "sampled": 0, "gap": None}, 4)
+    assert empty is not None and len(empty.mean) == 0 and empty.gap is None
+    again = Calibration.from_json(cal.to_json(), 4)
+    assert again is not None and again.to_json() == cal.to_json() == _good()
+    for bad in (None, [], "x", 1):
+        with pytest.raises(CorruptCapsuleError):
+            Calibration.from_json(bad, 4)
+    with pytest.raises(CorruptCapsuleError, match="no vectors"):
+        Calibration.from_json(_good(), None)
