@@ -7,6 +7,7 @@
                     |  each source is read by
                     +--> a helper process (up to 64 queued each), or
                     +--> the calling process itself, when every helper is full
+                         and it has worked (read + written) no longer than a helper
 
 ``workers=N`` means N processes read: the calling process, which also writes,
 and ``N - 1`` helpers, so N workers keep N cores busy without a process
@@ -20,6 +21,12 @@ holds the oldest sources, and results go to the writer in order, so the window
 must leave the caller as much again to read ahead, or it would wait on the
 helper. At the end a deep queue would leave the caller waiting alone: once
 every source is found, a helper is only topped up to its share of what is left.
+
+The caller also writes every result, so reading whenever the next result is not
+ready would give it more than its share: it reads only while the seconds it has
+spent reading and writing are no more than a helper's (each result carries the
+time its helper spent on it), and otherwise waits. A helper's results pipe is
+widened to 1 MiB so that it never blocks while the caller is busy committing.
 
 A helper is ``python -c`` running :func:`serve`, started once per run. It
 imports ``memvid.ingest`` without running ``memvid/__init__.py`` (which imports
