@@ -4,17 +4,18 @@ Scores, so that ``threshold`` means something:
 
 - ``lex``: tantivy's BM25 score (0 and up, unbounded; depends on the corpus).
 - ``vec``: cosine similarity between the query and frame vectors (-1 to 1).
-- ``hybrid`` with ``fusion="rrf"`` (the default): reciprocal-rank fusion,
-  ``sum(1 / (rrf_k + rank))`` over the retrievers that found the frame
-  (ranks from 1). Between 0 and ``2 / (rrf_k + 1)``.
+- ``hybrid`` with ``fusion="adaptive"`` (the default): ``a * vec + (1 - a) * lex``, 0 to
+  1 (1 for a frame both retrievers rank first), with BM25 divided by the top BM25, the
+  cosine rescaled so that the best match is 1 and a frame no closer than an average frame
+  of the capsule is 0, and the vector weight ``a`` chosen per query from how clearly the
+  vector search found a match, against a calibration the commit records in its manifest
+  (see :mod:`memvid.fusion`; ``alpha`` and ``rrf_k`` are not used).
+- ``hybrid`` with ``fusion="rrf"``: reciprocal-rank fusion, ``sum(1 / (rrf_k + rank))``
+  over the retrievers that found the frame (ranks from 1). Between 0 and
+  ``2 / (rrf_k + 1)``.
 - ``hybrid`` with ``fusion="weighted"``: ``alpha * vec + (1 - alpha) * lex``
   where each retriever's scores are min-max normalised over its candidates
   (0 to 1; a retriever that did not find the frame contributes 0).
-- ``hybrid`` with ``fusion="adaptive"``: ``a * vec + (1 - a) * lex``, 0 to 1 (1 for
-  a frame both retrievers rank first), with BM25 divided by the top BM25, the cosine
-  rescaled so that the best match is 1 and a frame no closer than an average frame of
-  the capsule is 0, and the vector weight ``a`` chosen per query from how clearly the
-  vector search found a match (see :mod:`memvid.fusion`; ``alpha`` is not used).
 
 ``auto`` is deterministic: hybrid when the capsule has vectors and a query
 vector can be had (an embedder is set, or ``vector=`` is given), else lex.
@@ -85,7 +86,7 @@ class SearchRequest:
     created_until: TimeLike | None = None
     where: Mapping[str, Any] | None = None
     snippet_chars: int = 200
-    fusion: Fusion = "rrf"
+    fusion: Fusion = "adaptive"
     rrf_k: int = 60
     alpha: float = 0.5
     depth: int | None = None

@@ -577,9 +577,9 @@ def frames(
 @click.option(
     "--fusion",
     type=click.Choice(["rrf", "weighted", "adaptive"]),
-    default="rrf",
-    help="How hybrid search merges its two rankings: reciprocal rank (the default), weighted scores, "
-    "or adaptive (weighted per query by how clearly the vector search found a match).",
+    default="adaptive",
+    help="How hybrid search merges its two rankings: reciprocal rank, weighted scores, or adaptive "
+    "(the default: weighted per query by how clearly the vector search found a match).",
 )
 @click.option(
     "--alpha",

@@ -487,3 +487,16 @@ def test_reindex_while_another_writer_holds_the_lock(invoke: Invoke, capsule: Pa
         assert _ids(invoke, capsule, "tea") == [0]
     with Memvid.open(capsule, read_only=True) as mem:
         assert mem.timeline()[-1].seq == 3
+
+
+def test_find_fuses_adaptively_by_default(invoke: Invoke, embedded: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(memvid.cli.KNOWN_EMBEDDERS, "test-letters", _LetterEmbedder)
+    data = _json(invoke(["find", embedded, "alice tea", "--mode", "hybrid", "--json"]))
+    with Memvid.open(embedded, read_only=True, embedder=_LetterEmbedder()) as mem:
+        adaptive = mem.search("alice tea", mode="hybrid", fusion="adaptive").to_dict()
+        rrf = mem.search("alice tea", mode="hybrid", fusion="rrf").to_dict()
+    assert _without_timing(data) == _without_timing(adaptive)
+    assert [h["score"] for h in data["hits"]] != [h["score"] for h in rrf["hits"]]
+    assert data["hits"][0]["score"] == pytest.approx(1.0)  # both retrievers rank it first (RRF: 2 / 61)
+    chosen = _json(invoke(["find", embedded, "alice tea", "--mode", "hybrid", "--fusion", "rrf", "--json"]))
+    assert _without_timing(chosen) == _without_timing(rrf)

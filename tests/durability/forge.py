@@ -179,6 +179,8 @@ def read_everything(data: bytes, stats: Counter[str], slowest: list[float]) -> N
             dim = mem.stats().embedding_dim
             if dim:
                 timed(lambda: mem.search(vector=[0.5] * dim, mode="vec", limit=5))
+                # hybrid: adaptive fusion reads the manifest's calibration entry
+                timed(lambda: mem.search("alice coffee tea", vector=[0.5] * dim, mode="hybrid", limit=5))
             report = timed(mem.verify)
             stats["opened_ok" if report.ok else "verify_findings"] += 1
     except MemvidError as exc:

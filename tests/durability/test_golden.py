@@ -21,6 +21,7 @@ import pytest
 from durability_support import canon_frames, canon_search, write_report
 
 from memvid import Memvid
+from memvid.fusion import calibration
 from memvid.index import lex_state
 from memvid.index.lex import SCHEMA_VERSION
 
@@ -95,3 +96,30 @@ def _lex_schema(path: Path) -> int | None:
     with Memvid.open(path, read_only=True) as mem:
         state = lex_state(mem._snapshot, current=False)
         return None if state is None else state.version
+
+
+@pytest.mark.parametrize("golden", CAPSULES, ids=[f"{p.parent.name}/{p.stem}" for p in CAPSULES])
+def test_golden_capsule_searches_with_adaptive_fusion(golden: Path, tmp_path: Path) -> None:
+    """Capsules written before commits recorded a fusion calibration are calibrated when
+    searched; the next commit of this version records one."""
+    path = tmp_path / golden.name
+    shutil.copyfile(golden, path)
+    with Memvid.open(path, read_only=True) as mem:
+        dim = mem.stats().embedding_dim
+        assert dim and "fusion" not in mem._snapshot.manifest.indexes
+        vector = [0.5, -0.25, 0.75, 0.0][:dim] + [0.0] * (dim - 4)
+        default = mem.search("alice coffee tea", vector=vector, mode="hybrid", limit=10)
+        assert default.mode == "hybrid" and len(default) > 0
+        assert [(h.frame_id, h.score) for h in default] == [
+            (h.frame_id, h.score)
+            for h in mem.search("alice coffee tea", vector=vector, mode="hybrid", fusion="adaptive", limit=10)
+        ]
+        assert all(0.0 <= h.score <= 1.0 for h in default)
+        lazy = calibration(mem._snapshot)
+        assert lazy.sampled > 0 and lazy.seconds > 0  # computed here, not read
+    with Memvid.open(path) as mem:
+        mem.put("written by this version", embedding=vector)
+        mem.commit("append")
+        entry = mem._snapshot.manifest.indexes["fusion"]
+        assert entry["v"] == 1 and entry["sampled"] == lazy.sampled + 1
+        assert mem.search("alice coffee tea", vector=vector, mode="hybrid")

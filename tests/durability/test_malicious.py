@@ -540,3 +540,47 @@ def test_a_vet_that_dies_is_a_corrupt_capsule(base: bytes, monkeypatch: pytest.M
         assert info.value.kind == "lex"
         monkeypatch.undo()
         assert mem.search("alice coffee tea", mode="lex")  # the real vet passes the genuine index
+
+
+# -- a forged fusion calibration ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        "calibration",
+        [1, 2],
+        {"v": "1"},
+        {"v": 1},
+        {"v": 1, "frames": 2**64, "sampled": 2, "gap": 0.1, "mean": ""},
+        {"v": 1, "frames": 10, "sampled": 10, "gap": 1e308 * 10, "mean": "AAAA"},
+        {"v": 1, "frames": 10, "sampled": 10, "gap": 0.1, "mean": "////"},
+        {"v": 1, "frames": 10, "sampled": 10, "gap": 0.1, "mean": "A" * 4_000_000},
+        {"v": 1, "frames": 10, "sampled": 10, "gap": None, "mean": "%%%%"},
+    ],
+)
+def test_forged_fusion_calibration_is_a_corrupt_capsule(base: bytes, entry: Any) -> None:
+    forge = Forge(base)
+    doc = forge.next_manifest()
+    dim = doc["embedding_dim"]
+    assert dim and "fusion" in doc["indexes"]
+    doc["indexes"]["fusion"] = entry
+    image = forge.commit(doc)
+    _refused(image)
+    with Memvid.from_storage(_storage(image), read_only=True) as mem:
+        assert mem.head.seq == doc["seq"]
+        assert mem.search("alice", mode="lex")  # the lexical search does not need it
+        with pytest.raises(CorruptCapsuleError, match="fusion calibration"):
+            mem.search("alice coffee tea", vector=[0.5] * dim, mode="hybrid")
+        # rrf needs no calibration
+        assert mem.search("alice coffee tea", vector=[0.5] * dim, mode="hybrid", fusion="rrf") is not None
+
+
+def test_a_commit_without_its_calibration_is_calibrated_when_searched(base: bytes) -> None:
+    forge = Forge(base)
+    doc = forge.next_manifest()
+    del doc["indexes"]["fusion"]  # as a writer before calibrations were recorded
+    image = forge.commit(doc)
+    _read(image)
+    with Memvid.from_storage(_storage(image), read_only=True) as mem:
+        assert mem.search("alice coffee tea", vector=[0.5] * doc["embedding_dim"], mode="hybrid")

@@ -237,8 +237,12 @@ def test_text_is_embedded_at_commit_with_the_capsules_embedder(path: Path) -> No
 def test_fusion_options_and_thresholds(path: Path) -> None:
     with Memvid.create(path, embedder=HashEmbedder()) as mem:
         _fill(mem)
-        rrf = mem.search("alice tea", mode="hybrid", limit=5)
+        rrf = mem.search("alice tea", mode="hybrid", fusion="rrf", limit=5)
         assert all(0 < h.score <= 2 / 61 for h in rrf)
+        default = mem.search("alice tea", mode="hybrid", limit=5)  # adaptive
+        adaptive = mem.search("alice tea", mode="hybrid", fusion="adaptive", limit=5)
+        assert [(h.frame_id, h.score) for h in default] == [(h.frame_id, h.score) for h in adaptive]
+        assert all(0 <= h.score <= 1 for h in default) and SearchRequest().fusion == "adaptive"
         weighted = mem.search("alice tea", mode="hybrid", fusion="weighted", alpha=0.5, limit=5)
         assert all(0 <= h.score <= 1 for h in weighted)
         assert [h.score for h in weighted] == sorted((h.score for h in weighted), reverse=True)

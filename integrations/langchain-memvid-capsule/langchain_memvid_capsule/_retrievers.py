@@ -55,8 +55,10 @@ class MemvidRetriever(BaseRetriever):
     ``since`` / ``until`` bound each frame's time (inclusive / exclusive; datetimes,
     dates, Unix seconds or ISO 8601 strings); ``kind``, ``frame_tags`` (memvid's
     ``tags=``: LangChain's ``tags`` are the retriever's callback tags) and
-    ``uri_prefix`` are memvid's filters. Any of these may also be given per call as keywords of
-    ``invoke``. With ``include_hit_info`` each document's metadata gains a
+    ``uri_prefix`` are memvid's filters. ``fusion`` is how ``"hybrid"`` merges its two
+    rankings (memvid's ``SearchRequest.fusion``; ``None``, the default, leaves memvid's
+    default, ``"adaptive"``), ``alpha`` the vector weight of ``"weighted"``. Any of these
+    may also be given per call as keywords of ``invoke``. With ``include_hit_info`` each document's metadata gains a
     ``"memvid"`` entry: the hit's ``score``, ``frame_id``, ``time`` and the rank
     each retriever gave it.
     """
@@ -74,7 +76,7 @@ class MemvidRetriever(BaseRetriever):
     uri_prefix: str | None = None
     since: Any = None
     until: Any = None
-    fusion: Literal["rrf", "weighted"] = "rrf"
+    fusion: Literal["adaptive", "rrf", "weighted"] | None = None
     alpha: float = 0.5
     include_hit_info: bool = True
 
@@ -96,6 +98,7 @@ class MemvidRetriever(BaseRetriever):
         vector = None
         if self.embeddings is not None and o["mode"] != "lex":
             vector = self.embeddings.embed_query(query)
+        fusion = {} if o["fusion"] is None else {"fusion": o["fusion"]}
         hits = self.capsule.search(
             query=query,
             vector=vector,
@@ -108,9 +111,9 @@ class MemvidRetriever(BaseRetriever):
             uri_prefix=o["uri_prefix"],
             since=o["since"],
             until=o["until"],
-            fusion=o["fusion"],
             alpha=o["alpha"],
             snippet_chars=0,
+            **fusion,
         )
         return [self._document(hit) for hit in hits]
 

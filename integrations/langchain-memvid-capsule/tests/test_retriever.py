@@ -107,3 +107,22 @@ def test_frame_tags_filter_and_callback_tags_stay_langchains(tmp_path: Path) -> 
         assert retriever.tags == ["tracing-tag"]
         assert [d.page_content for d in retriever.invoke("tea")] == ["tea for bob"]
         assert [d.page_content for d in retriever.invoke("tea", frame_tags={"person": "alice"})] == ["tea for alice"]
+
+
+def test_hybrid_fusion_follows_memvid_unless_chosen(filled: MemvidVectorStore) -> None:
+    retriever = MemvidRetriever.from_vector_store(filled, mode="hybrid", k=1)
+    assert retriever.fusion is None
+    query = "keyword index"
+    expected = {
+        fusion: filled.capsule.search(query, vector=filled.embeddings.embed_query(query), mode="hybrid", fusion=fusion)
+        for fusion in ("adaptive", "rrf")
+    }
+    # memvid's default is adaptive: a frame both retrievers rank first scores 1 (RRF: 2 / 61).
+    (default,) = retriever.invoke(query)
+    assert default.metadata["memvid"]["score"] == pytest.approx(expected["adaptive"][0].score)
+    assert default.metadata["memvid"]["score"] > 0.5
+    (rrf,) = retriever.invoke(query, fusion="rrf")
+    rrf_score = rrf.metadata["memvid"]["score"]
+    assert rrf_score == pytest.approx(expected["rrf"][0].score) and rrf_score < 0.05
+    (weighted,) = MemvidRetriever.from_vector_store(filled, mode="hybrid", k=1, fusion="weighted").invoke(query)
+    assert weighted.metadata["memvid"]["score"] <= 1.0

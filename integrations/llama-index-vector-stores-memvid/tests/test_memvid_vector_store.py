@@ -116,7 +116,7 @@ def test_hybrid_alpha_weights_vector_against_bm25(store: MemvidVectorStore) -> N
 
     assert ids(1.0)[0] == "tea"  # all vector
     assert ids(0.0)[0] == "python"  # all BM25
-    assert set(ids(None)) == {n.node_id for n in NODES}  # reciprocal-rank fusion
+    assert set(ids(None)) == {n.node_id for n in NODES}  # memvid's default (adaptive) fusion
     q = VectorStoreQuery(query_str="python", query_embedding=[1.0, 0, 0], mode="hybrid", hybrid_top_k=1)
     assert len(store.query(q).ids or []) == 1
 
