@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import tantivy
 
 import memvid.index as index_module
 from memvid import Memvid
@@ -52,6 +53,11 @@ def _check(reader: Any, rng: random.Random, queries: int = 25) -> tuple[int, int
     snapshot = reader._state()
     index = reader._lex_for(snapshot)
     assert index is not None
+    # What the short cut reads: the index's documents beyond the live frames are exactly the
+    # removed frames it still holds (a count left over from another commit would not be).
+    everything = index.searcher.search(tantivy.Query.all_query(), 100_000, count=False).hits
+    held = index.searcher.fast_field_values("frame_id", [address for _, address in everything])
+    assert index.docs == len(held) == snapshot.manifest.frames_live + sum(1 for fid in held if fid in snapshot.dead)
     for _ in range(queries):
         query = " ".join(rng.sample(_WORDS, rng.randint(1, 4)))
         for limit in (1, 3, 10, 50):
