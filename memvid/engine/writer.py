@@ -26,6 +26,7 @@ from typing import Any, Final, Protocol
 import pyarrow as pa
 
 from memvid._failpoints import failpoint
+from memvid._memory import TRIM_AFTER_BYTES, release_free_memory
 from memvid._time import now_us
 from memvid.engine.manifest import (
     BatchEntry,
@@ -185,7 +186,7 @@ class Writer:
         head = self.head
         try:
             rows = sorted(rows, key=lambda r: r.frame_id)
-            return self._commit(rows, dead, next_frame_id, embedding_dim, message, time_us, embedder)
+            outcome = self._commit(rows, dead, next_frame_id, embedding_dim, message, time_us, embedder)
         except BaseException as exc:
             # Once bytes went out, the commit may be on disk (even durable) although it raised:
             # a retry through this handle would write over it, so the handle is poisoned.
@@ -196,6 +197,9 @@ class Writer:
             self._fresh_dirs.clear()
             self._fresh_batches.clear()
             self._fresh_tombstones.clear()
+        if outcome.snapshot.end - head.end >= TRIM_AFTER_BYTES:
+            release_free_memory()  # what indexing threads and the coding pool freed (see memvid._memory)
+        return outcome
 
     def _commit(
         self,

@@ -527,3 +527,22 @@ def test_a_writer_waiting_for_the_lock_of_a_replaced_file_opens_the_new_one(path
     assert not thread.is_alive() and seen == ["new"]  # it noticed and opened the file now at path
     with Memvid.open(path, read_only=True) as mem:
         assert [f.text for f in mem.frames()] == ["new", "written by the waiter"]
+
+
+def test_heavy_commits_give_freed_memory_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    import memvid.engine.writer as writer_module
+    from memvid._memory import release_free_memory
+
+    if sys.platform == "linux" and os.confstr("CS_GNU_LIBC_VERSION"):
+        assert release_free_memory() is True
+    calls = []
+    monkeypatch.setattr(writer_module, "release_free_memory", lambda: calls.append(1) or True)
+    with Memvid.create(tmp_path / "t.mv2") as mem:
+        mem.put("a small commit")
+        mem.commit()
+        assert calls == []
+        mem.put_many([os.urandom(512).hex() for _ in range(1000)])  # 1 MB of hex: ~0.5 MB compressed
+        mem.commit()
+        assert calls == [1]
