@@ -28,6 +28,7 @@ from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
+from threadpoolctl import threadpool_limits
 
 from memvid.errors import CorruptCapsuleError
 from memvid.index.vec import Ids, Matrix, SegmentVectors, normalise, search_segments
@@ -178,7 +179,10 @@ def calibrate(
     mean = np.ascontiguousarray(vectors.mean(axis=0), dtype=np.float32)
     gap = None
     if total >= 2:
-        nearest = _nearest_others(segments, allowed, np.asarray(picked_ids, dtype=np.uint64), vectors)
+        # One BLAS thread, as for a query (memvid/index/vec.py): on a busy machine a threaded
+        # product waits for its threads (5k frames: 23-100 ms threaded, 12-37 ms on one).
+        with threadpool_limits(limits=1, user_api="blas"):
+            nearest = _nearest_others(segments, allowed, np.asarray(picked_ids, dtype=np.uint64), vectors)
         found = np.isfinite(nearest)
         if found.any():
             gap = float(np.median(nearest[found] - (vectors[found] @ mean).astype(np.float64)))
