@@ -80,6 +80,7 @@ TARGET_VEC_VS_NUMPY = 2.5  # vec p50 <= 2.5x exact numpy at 5k
 TARGET_LEX_VS_TANTIVY = 1.2  # lex p50 <= 1.2x raw tantivy, same schema and tokenizer
 TARGET_HYBRID_P50_MS = {5_000: 2.0, 100_000: 3.0, 1_000_000: 5.0}
 TARGET_RECALL = 0.95
+HYBRID_DEFAULT = "memvid hybrid, default fusion"  # the latency row of mode="hybrid" with no fusion named
 
 # memvid's HNSW settings, used for usearch alone and FAISS's M and efSearch. FAISS builds with efConstruction
 # FAISS_EFC, the reference every run of this benchmark has used (--faiss-efc adds others, e.g. memvid's own).
@@ -625,12 +626,13 @@ def run_latency_5k(c: Corpus, work: Path, args: argparse.Namespace) -> dict[str,
             h.snippet for h in mem.search(qs[i], vector=vs[i], mode="lex", limit=LIMIT)
         ],
         "memvid vec": lambda i: mem.search(qs[i], vector=vs[i], mode="vec", limit=LIMIT),
-        "memvid hybrid rrf": lambda i: mem.search(qs[i], vector=vs[i], mode="hybrid", limit=LIMIT),
+        HYBRID_DEFAULT: lambda i: mem.search(qs[i], vector=vs[i], mode="hybrid", limit=LIMIT),
+        "memvid hybrid rrf": lambda i: mem.search(qs[i], vector=vs[i], mode="hybrid", fusion="rrf", limit=LIMIT),
         "memvid hybrid weighted": lambda i: mem.search(
             qs[i], vector=vs[i], mode="hybrid", fusion="weighted", limit=LIMIT
         ),
         "memvid hybrid rrf, no snippets": lambda i: mem.search(
-            qs[i], vector=vs[i], mode="hybrid", limit=LIMIT, snippet_chars=0
+            qs[i], vector=vs[i], mode="hybrid", fusion="rrf", limit=LIMIT, snippet_chars=0
         ),
         "raw tantivy": lambda i: tv.search(qs[i], LIMIT),
         "exact numpy": lambda i: exact.search(vs[i], LIMIT),
@@ -778,12 +780,13 @@ def run_scale(n: int, pool: list[Corpus], work: Path, args: argparse.Namespace) 
             h.snippet for h in mem.search(qt[i], vector=qv[i], mode="lex", limit=LIMIT)
         ],
         "memvid vec": lambda i: mem.search(qt[i], vector=qv[i], mode="vec", limit=LIMIT),
-        "memvid hybrid rrf": lambda i: mem.search(qt[i], vector=qv[i], mode="hybrid", limit=LIMIT),
+        HYBRID_DEFAULT: lambda i: mem.search(qt[i], vector=qv[i], mode="hybrid", limit=LIMIT),
+        "memvid hybrid rrf": lambda i: mem.search(qt[i], vector=qv[i], mode="hybrid", fusion="rrf", limit=LIMIT),
         "memvid hybrid weighted": lambda i: mem.search(
             qt[i], vector=qv[i], mode="hybrid", fusion="weighted", limit=LIMIT
         ),
         "memvid hybrid rrf, no snippets": lambda i: mem.search(
-            qt[i], vector=qv[i], mode="hybrid", limit=LIMIT, snippet_chars=0
+            qt[i], vector=qv[i], mode="hybrid", fusion="rrf", limit=LIMIT, snippet_chars=0
         ),
         "raw tantivy": lambda i: tv.search(qt[i], LIMIT),
         "exact numpy": lambda i: exact.search(qv[i], LIMIT),
@@ -830,6 +833,14 @@ def run_real_recall(pool: list[Corpus], work: Path) -> dict[str, Any]:
 
 
 # -- targets and report -------------------------------------------------------------------------------------------
+
+
+def hybrid_p50(lat: dict[str, Any]) -> tuple[str, float, str]:
+    """The hybrid target reads the default fusion's row (RRF in runs made before adaptive became the default)."""
+    if HYBRID_DEFAULT in lat:
+        rrf = lat.get("memvid hybrid rrf")
+        return "default fusion", lat[HYBRID_DEFAULT]["p50"], f"rrf {fmt_ms(rrf['p50'])} ms" if rrf else ""
+    return "rrf", lat["memvid hybrid rrf"]["p50"], ""
 
 
 def evaluate_targets(res: dict[str, Any]) -> list[dict[str, Any]]:
@@ -883,8 +894,8 @@ def evaluate_targets(res: dict[str, Any]) -> list[dict[str, Any]]:
             f"{r:.2f}x ({fmt_ms(pair['memvid lex']['p50'])} vs {fmt_ms(pair['raw tantivy']['p50'])} ms)",
             r <= TARGET_LEX_VS_TANTIVY,
         )
-        h = p50("memvid hybrid rrf")
-        add("5k: hybrid p50 < 2 ms", f"{fmt_ms(h)} ms", ms(h) < TARGET_HYBRID_P50_MS[5_000])  # type: ignore[arg-type]
+        name, h, note = hybrid_p50(lat)
+        add(f"5k: hybrid p50 < 2 ms ({name})", f"{fmt_ms(h)} ms", ms(h) < TARGET_HYBRID_P50_MS[5_000], note)
         peers = {"lex": ["LanceDB FTS"], "vec": ["LanceDB vector", "Chroma vector"], "hybrid rrf": ["LanceDB hybrid"]}
         for mode, names in peers.items():
             for peer in names:
@@ -911,10 +922,10 @@ def evaluate_targets(res: dict[str, Any]) -> list[dict[str, Any]]:
                     )
     for sc in res.get("scale", []):
         n = sc["frames"]
-        h = sc["latency"]["memvid hybrid rrf"]["p50"]
+        name, h, note = hybrid_p50(sc["latency"])
         goal = TARGET_HYBRID_P50_MS.get(n)
         if goal:
-            add(f"{human_count(n)}: hybrid p50 < {goal:g} ms", f"{fmt_ms(h)} ms", ms(h) < goal)
+            add(f"{human_count(n)}: hybrid p50 < {goal:g} ms ({name})", f"{fmt_ms(h)} ms", ms(h) < goal, note)
         lat = sc.get("lex_pair", sc["latency"])
         r = lat["memvid lex"]["p50"] / lat["raw tantivy"]["p50"]
         add(
