@@ -81,7 +81,10 @@ def lex_state(snapshot: Snapshot, *, current: bool = True) -> LexState | None:
     raw = snapshot.manifest.indexes.get("lex")
     if raw is None:
         return None
-    state = LexState.from_json(raw, snapshot.manifest_ref.offset)
+    state = snapshot.extras.get("lex-state")  # parsed once per commit: the writer's searches ask each time
+    if state is None:
+        state = snapshot.extras["lex-state"] = LexState.from_json(raw, snapshot.manifest_ref.offset)
+    assert isinstance(state, LexState)
     return state if state.current or not current else None
 
 

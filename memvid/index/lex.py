@@ -22,7 +22,7 @@ import os
 import re
 import shutil
 from collections.abc import Callable, Container, Iterable, Iterator, Mapping, Sequence, Set
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
@@ -96,6 +96,7 @@ class LexState:
     docs: int
     through: int
     version: int = SCHEMA_VERSION
+    _key: str = field(default="", init=False, repr=False, compare=False)
 
     @property
     def current(self) -> bool:
@@ -136,8 +137,11 @@ class LexState:
     def key(self) -> str:
         """Identifies this index's exact files: a digest of every file's name and block
         digest (meta.json alone would let a forged capsule that kept it but changed a
-        segment file reuse another capsule's cached view under the same uuid)."""
-        return vet_key(self.digests())
+        segment file reuse another capsule's cached view under the same uuid). Computed once:
+        the writer's own searches ask for it every time."""
+        if not self._key:
+            object.__setattr__(self, "_key", vet_key(self.digests()))
+        return self._key
 
     def digests(self) -> dict[str, str]:
         return {name: ref.digest.hex() for name, ref in self.files.items()}
@@ -454,7 +458,7 @@ class LexIndex:
             must(tantivy.Query.term_query(self.schema, "tags", f"{key}={value}"))
         if f.uri_prefix is not None:
             must(tantivy.Query.regex_query(self.schema, "uri", re.escape(f.uri_prefix) + ".*"))
-        for field, since, until in (
+        for name, since, until in (
             ("time", f.since_us, f.until_us),
             ("created", f.created_since_us, f.created_until_us),
         ):
@@ -464,7 +468,7 @@ class LexIndex:
             hi = until if until is not None else 2**63 - 1
             must(
                 tantivy.Query.range_query(
-                    self.schema, field, tantivy.FieldType.Integer, lo, hi, include_lower=True, include_upper=False
+                    self.schema, name, tantivy.FieldType.Integer, lo, hi, include_lower=True, include_upper=False
                 )
             )
         return out

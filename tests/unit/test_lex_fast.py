@@ -19,7 +19,9 @@ import tantivy
 import memvid.index as index_module
 from memvid import Memvid
 from memvid.engine.snapshot import Snapshot
-from memvid.index.lex import LexIndex
+from memvid.index import lex_state
+from memvid.index.lex import LexIndex, LexState
+from memvid.index.lex_vet import vet_key
 
 _WORDS = [f"w{i}" for i in range(40)] + ["tea", "coffee", "green", "Tea", "teas", "dying"]
 
@@ -58,6 +60,11 @@ def _check(reader: Any, rng: random.Random, queries: int = 25) -> tuple[int, int
     everything = index.searcher.search(tantivy.Query.all_query(), 100_000, count=False).hits
     held = index.searcher.fast_field_values("frame_id", [address for _, address in everything])
     assert index.docs == len(held) == snapshot.manifest.frames_live + sum(1 for fid in held if fid in snapshot.dead)
+    # The checkpoint parsed once per commit, and its key, are this commit's.
+    state = lex_state(snapshot, current=False)
+    if state is not None:
+        fresh = LexState.from_json(snapshot.manifest.indexes["lex"], snapshot.manifest_ref.offset)
+        assert state == fresh and state.key == vet_key(fresh.digests()) == fresh.key
     for _ in range(queries):
         query = " ".join(rng.sample(_WORDS, rng.randint(1, 4)))
         for limit in (1, 3, 10, 50):
