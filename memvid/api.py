@@ -24,7 +24,7 @@ from memvid import timeline
 from memvid._failpoints import failpoint
 from memvid._time import TimeLike, from_us, now_us, to_us
 from memvid.bulk import rows_from_table
-from memvid.embed import Embedder, EmbedderIdentity, identity_of, looks_like_embedder
+from memvid.embed import Embedder, EmbedderIdentity, embedding_text, identity_of, looks_like_embedder
 from memvid.engine.manifest import Manifest
 from memvid.engine.rows import Row
 from memvid.engine.snapshot import DELETED, BlockReader, Snapshot, find_head
@@ -717,7 +717,7 @@ class Memvid(_Reading):
         for start in range(0, len(todo), _EMBED_BATCH):
             chunk = todo[start : start + _EMBED_BATCH]
             vectors = np.asarray(
-                self._embedder.embed_documents([_embedding_text(r.title, r.text) for r in chunk]), dtype=np.float32
+                self._embedder.embed_documents([embedding_text(r.title, r.text) for r in chunk]), dtype=np.float32
             )
             if vectors.shape != (len(chunk), self._embedder.dim) or not np.all(np.isfinite(vectors)):
                 raise EmbeddingError(
@@ -905,11 +905,6 @@ class Memvid(_Reading):
 
 
 _EMBED_BATCH: Final = 256
-
-
-def _embedding_text(title: str | None, text: str) -> str:
-    """What a frame's vector is computed from: its title and text."""
-    return f"{title}\n{text}" if title else text
 
 
 def _check_embedder(embedder: Embedder, manifest: Manifest) -> EmbedderIdentity:

@@ -24,6 +24,7 @@ __all__ = [
     "HttpEmbedder",
     "MiniLMEmbedder",
     "default_embedder",
+    "embedding_text",
     "identity_of",
     "looks_like_embedder",
 ]
@@ -39,6 +40,12 @@ class Embedder(Protocol):
     as a quantisation); ``dim`` is the vector length; ``normalized`` says
     whether vectors come out with unit length. ``embed_documents`` takes a
     batch; ``embed_query`` applies the model's query instruction where it has one.
+
+    Optionally, ``worker_factory``: a picklable callable without arguments that
+    makes an equivalent embedder (same name, same vectors) in another process.
+    With one, ``Memvid.ingest(workers=N)`` for N > 1 embeds in its reading
+    processes, each with its own copy (see :class:`MiniLMEmbedder`); without
+    one, the writer embeds at each commit.
     """
 
     @property
@@ -84,6 +91,11 @@ class EmbedderIdentity:
 
     def describe(self) -> str:
         return f"{self.name} ({self.dim}-d, {self.metric}{', normalised' if self.normalized else ''})"
+
+
+def embedding_text(title: str | None, text: str) -> str:
+    """What a frame's vector is computed from: its title and text."""
+    return f"{title}\n{text}" if title else text
 
 
 def text_list(texts: Sequence[str], who: str) -> list[str]:

@@ -14,10 +14,11 @@ longest in each batch, mean-pooled over the attention mask and L2-normalised.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any, Final
@@ -142,6 +143,12 @@ class MiniLMEmbedder:
         norms[norms == 0] = 1.0
         out: npt.NDArray[np.float32] = (pooled / norms).astype(np.float32)
         return out
+
+    @property
+    def worker_factory(self) -> Callable[[], MiniLMEmbedder]:
+        """Makes this embedder again in an ingest worker process: one onnxruntime thread,
+        since ``ingest`` runs one reading process per core."""
+        return functools.partial(MiniLMEmbedder, threads=1, batch_size=self._batch_size)
 
     def embed_documents(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
         """Vectors of shape ``(len(texts), 384)``; texts are batched by length, so a batch

@@ -3,8 +3,10 @@
 ::
 
     discover --> workers (:mod:`.workers`): read, extract,  --> writer (the calling process):
-                 clean, chunk, hash (:mod:`.prepare`)           put_many per document,
-                 at most 128 x workers sources in flight        commit every batch
+                 clean, chunk, hash (:mod:`.prepare`),          put_many per document,
+                 embed (an embedder's worker_factory,           commit every batch (which
+                 with workers > 1)                              embeds what has no vector)
+                 at most 128 x workers sources in flight
 
 Reading is CPU-bound Python, so it is spread over processes: the calling
 process and ``workers - 1`` helpers (see :mod:`.workers`). The writer takes
@@ -299,7 +301,7 @@ class _Writer:
             self.cleanup.update(ex.cleanup)
         if ex.fields:
             parent_meta["fields"] = ex.fields
-        items: list[Mapping[str, Any]] = [
+        items: list[dict[str, Any]] = [
             {
                 "data": ex.text.encode("utf-8"),
                 "text": "",
@@ -339,6 +341,9 @@ class _Writer:
                     "metadata": meta,
                 }
             )
+        if doc.vectors is not None and len(doc.vectors) == len(items):
+            for item, vector in zip(items, doc.vectors, strict=True):
+                item["embedding"] = vector  # embedded by the worker that read it
         try:
             self.mem.put_many(items)
         except (InvalidInputError, LimitExceededError) as exc:
@@ -379,6 +384,24 @@ class _Writer:
 # -- running it ---------------------------------------------------------------------------------
 
 
+def _worker_embedder(mem: Memvid, workers: int) -> Callable[[], Any] | None:
+    """The capsule's embedder's ``worker_factory`` when workers read in several processes
+    (each then embeds what it reads, on one core), checked to make the same embedder."""
+    embedder = mem._embedder
+    factory = getattr(embedder, "worker_factory", None)
+    if workers < 2 or embedder is None or factory is None:
+        return None
+    if not callable(factory):
+        raise InvalidInputError(f"the embedder's worker_factory is not callable: {factory!r:.80}")
+    copy = factory()
+    if (copy.name, copy.dim) != (embedder.name, embedder.dim):
+        raise InvalidInputError(
+            f"the embedder's worker_factory makes {copy.name!r} ({copy.dim} dimensions), "
+            f"not {embedder.name!r} ({embedder.dim})"
+        )
+    return factory  # type: ignore[no-any-return]
+
+
 def run_ingest(
     mem: Memvid,
     paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
@@ -415,7 +438,7 @@ def run_ingest(
         )
     if mem.pending:
         raise InvalidInputError("commit or roll back pending changes before ingest()")
-    options = Options(chunk_chars, overlap, clean, json_mapping or JsonMapping())
+    options = Options(chunk_chars, overlap, clean, json_mapping or JsonMapping(), _worker_embedder(mem, workers))
     include = tuple(include)
     started = time.perf_counter()
     writer = _Writer(mem, dedup=dedup, commit_every=commit_every, tags=tags)

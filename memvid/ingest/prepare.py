@@ -9,12 +9,14 @@ imports pyarrow, numpy or tantivy, which only the writer needs.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from memvid.ingest.chunk import chunk_text
 from memvid.ingest.sources import Extracted, JsonMapping, Source, SourceError, extract
 
-__all__ = ["Document", "Options", "Piece", "Prepared", "prepare"]
+__all__ = ["Document", "Options", "Piece", "Prepared", "prepare", "prepare_and_embed"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +27,8 @@ class Options:
     overlap: int
     clean: bool | None
     mapping: JsonMapping
+    embed: Callable[[], Any] | None = None
+    """An embedder's ``worker_factory``: with it, :func:`prepare_and_embed` embeds too."""
 
 
 @dataclass(slots=True)
@@ -44,6 +48,8 @@ class Document:
     extracted: Extracted
     content_hash: str
     pieces: list[Piece]
+    vectors: Any = None
+    """With :attr:`Options.embed`: the vectors of the document frame and of each chunk, in order."""
 
 
 @dataclass(slots=True)
@@ -73,6 +79,36 @@ def prepare(source: Source, options: Options) -> Prepared:
         return Prepared(error="out of memory")
     except Exception as exc:  # a parser's own bug must not stop the run
         return Prepared(error=f"{type(exc).__name__}: {exc}")
+
+
+_EMBEDDERS: dict[Callable[[], Any], Any] = {}  # one embedder per factory in this process
+
+
+def prepare_and_embed(source: Source, options: Options) -> Prepared:
+    """:func:`prepare`, then, with ``options.embed``, the vector of every frame the writer
+    will make of each document, computed as ``Memvid`` computes it at commit (from
+    :func:`memvid.embed.embedding_text` of the frame's title and text: the document
+    frame's text is empty, its content being its payload). If embedding fails the
+    document goes without vectors, and the writer embeds it at commit (and reports the
+    error there, if it is one)."""
+    prepared = prepare(source, options)
+    if options.embed is None or prepared.error is not None or not prepared.documents:
+        return prepared
+    try:
+        from memvid.embed import embedding_text  # numpy: only where a run embeds
+
+        embedder = _EMBEDDERS.get(options.embed)
+        if embedder is None:
+            embedder = _EMBEDDERS[options.embed] = options.embed()
+        for doc in prepared.documents:
+            ex = doc.extracted
+            texts = [embedding_text(ex.title, "")]
+            texts += [embedding_text(ex.title, ex.text[p.start : p.end]) for p in doc.pieces]
+            doc.vectors = embedder.embed_documents(texts)
+    except Exception:  # the writer embeds what has no vectors
+        for doc in prepared.documents:
+            doc.vectors = None
+    return prepared
 
 
 def _document(doc: Extracted, options: Options) -> Document:

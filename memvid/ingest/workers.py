@@ -64,7 +64,7 @@ from dataclasses import dataclass
 from typing import IO, Any, Final
 
 from memvid.errors import MemvidError
-from memvid.ingest.prepare import Options, Prepared, prepare
+from memvid.ingest.prepare import Options, Prepared, prepare, prepare_and_embed
 from memvid.ingest.sources import Source
 
 __all__ = ["IN_FLIGHT_BYTES_PER_WORKER", "IN_FLIGHT_PER_WORKER", "prepared_in_order", "serve"]
@@ -121,7 +121,7 @@ def serve() -> None:
         while (task := _receive(tasks)) is not None:
             seq, source = task
             started = time.perf_counter()
-            prepared = prepare(source, options)
+            prepared = prepare_and_embed(source, options)
             _send(results, (seq, prepared, time.perf_counter() - started))
     except BrokenPipeError:  # the caller is gone (it stopped early, or was killed): so are we
         os._exit(0)
@@ -381,7 +381,7 @@ def prepared_in_order(
                 slot = (mine or helpers.todo).popleft()
                 assert isinstance(slot.item, Source)
                 started = time.perf_counter()
-                slot.result, slot.done = prepare(slot.item, options), True
+                slot.result, slot.done = prepare_and_embed(slot.item, options), True
                 work += time.perf_counter() - started
                 continue
             helpers.collect(wait=True)

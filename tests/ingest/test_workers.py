@@ -10,6 +10,7 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from memvid import Memvid, MemvidError
@@ -221,3 +222,65 @@ def test_helpers_report_their_reading_time_through_a_wide_pipe(tmp_path: Path, m
         helpers.close(kill=False)
     assert all(slot.result is not None and slot.result.error is None for slot in slots)
     assert 0.05 <= helpers.work < 5  # five files of 10 ms each, as the helper timed them
+
+
+# An embedder whose copies in worker processes say where they ran: every call appends the process id
+# and the texts' count to a log file; vectors are a digest of the text, the same in every process.
+HASH_EMBEDDER = """
+import functools, hashlib, os
+import numpy as np
+
+class HashEmbedder:
+    name = "hash-embedder"
+    dim = 8
+    normalized = True
+
+    def __init__(self, log):
+        self.log = log
+
+    @property
+    def worker_factory(self):
+        return functools.partial(HashEmbedder, self.log)
+
+    def embed_documents(self, texts):
+        with open(self.log, "a") as f:
+            f.write(f"{os.getpid()} {len(texts)}\\n")
+        out = np.array(
+            [np.frombuffer(hashlib.sha256(t.encode()).digest()[:8], dtype=np.uint8) for t in texts], dtype=np.float32
+        ) + 1.0
+        return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+    def embed_query(self, text):
+        return self.embed_documents([text])[0]
+"""
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_workers_embed_what_they_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: int) -> None:
+    from memvid.embed import embedding_text
+
+    (tmp_path / "hashembedder.py").write_text(HASH_EMBEDDER, encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    from hashembedder import HashEmbedder  # type: ignore[import-not-found]
+
+    root = tmp_path / "src"
+    root.mkdir()
+    for i in range(40):
+        body = "\n\n".join(f"Paragraph {j} of note {i}: " + "words that fill a chunk " * 12 for j in range(4))
+        (root / f"n{i:02d}.md").write_text(f"# Note {i}\n\n{body}\n", encoding="utf-8")
+    log = tmp_path / "calls.log"
+    embedder = HashEmbedder(str(log))
+    with Memvid.create(tmp_path / "c.mv2", embedder=embedder) as mem:
+        report = mem.ingest(root, workers=workers, chunk_chars=300, overlap=0)
+        frames = list(mem.frames())
+    assert report.ok and report.frames == len(frames) > 80
+    for frame in frames:  # every frame has the vector the writer itself would have computed
+        expected = embedder.embed_documents([embedding_text(frame.title, frame.text)])[0]
+        assert frame.embedding is not None and np.allclose(frame.embedding, expected), frame.uri
+    calls = [line.split() for line in log.read_text().splitlines()]
+    pids = {int(pid) for pid, _ in calls[: -len(frames)]}  # the checks above logged one call per frame
+    if workers == 1:  # the writer embeds at commit
+        assert pids == {os.getpid()}
+    else:  # helpers embed what they read, and the caller what it read; the commits embed nothing
+        assert pids - {os.getpid()}
+        assert sum(int(n) for _, n in calls[: -len(frames)]) == len(frames)
