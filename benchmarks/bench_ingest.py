@@ -135,9 +135,15 @@ def make_corpus(root: Path, files: int) -> tuple[int, int]:
 
 
 def child_memvid(
-    corpus: Path, capsule: Path, workers: int, cache_mb: int | None = None, helper_session: bool = False
+    corpus: Path,
+    capsule: Path,
+    workers: int,
+    cache_mb: int | None = None,
+    helper_session: bool = False,
+    embed: bool = False,
 ) -> dict[str, Any]:
     from memvid import Memvid
+    from memvid.embed import default_embedder
 
     if helper_session:  # a diagnostic: each helper in a session, so a scheduling group, of its own
         import subprocess as sp
@@ -155,7 +161,7 @@ def child_memvid(
 
     watch = _HelperMemory()
     t0 = time.perf_counter()
-    with Memvid.create(capsule, overwrite=True) as mem:
+    with Memvid.create(capsule, overwrite=True, embedder=default_embedder() if embed else None) as mem:
         report = mem.ingest(corpus, workers=workers)
     seconds = time.perf_counter() - t0
     return {
@@ -326,13 +332,21 @@ def main() -> None:
         help="start each helper in a session of its own: with the kernel's autogroup scheduling, a loaded "
         "machine otherwise gives all of a run's processes one session's share of the CPU",
     )
+    parser.add_argument(
+        "--embed",
+        action="store_true",
+        help="ingest into a capsule with the default embedder (the `embed` extra): every frame is embedded, "
+        "which is most of the work; use a smaller --files (about 12 files/s per core)",
+    )
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         kind, corpus, capsule, *rest = args.child
         if kind == "memvid":
             cache = int(rest[1]) if len(rest) > 1 and rest[1] != "-" else None
-            out = child_memvid(Path(corpus), Path(capsule), int(rest[0]), cache, "session" in rest[2:])
+            out = child_memvid(
+                Path(corpus), Path(capsule), int(rest[0]), cache, "session" in rest[2:], "embed" in rest[2:]
+            )
         else:
             out = child_sdk(Path(corpus), Path(capsule))
         print(json.dumps(out))
@@ -353,7 +367,7 @@ def main() -> None:
         for r in range(args.repeats):
             for workers in (1, 2):
                 log(f"memvid ingest, {workers} worker(s), run {r + 1}")
-                extra = ["-", "session"] if args.helper_session else []
+                extra = ["-", *(["session"] if args.helper_session else []), *(["embed"] if args.embed else [])]
                 result = run_child(
                     ["memvid", str(work / "corpus"), str(work / f"m{workers}.mv2"), str(workers), *extra], 900
                 )
@@ -385,8 +399,9 @@ def main() -> None:
         "| vs memvid 1 worker |"
     )
     print("|---|---|---|---|---|---|---|---|---|")
-    print(row("memvid ingest", "1", best[1], files, size, None))
-    print(row("memvid ingest", "2", best[2], files, size, base1))
+    name = "memvid ingest" + (", default embedder" if args.embed else "")
+    print(row(name, "1", best[1], files, size, None))
+    print(row(name, "2", best[2], files, size, base1))
     sdk_name = "memvid-sdk put_many + put_files" + ("" if sdk_files == files else f" (first {sdk_files} files)")
     print(row(sdk_name, "-", sdk, sdk_files, sdk_size, None))
     speedup = base1 / best[2]["seconds"] if "error" not in best[1] and "error" not in best[2] else None

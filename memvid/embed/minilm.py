@@ -159,9 +159,15 @@ class MiniLMEmbedder:
             return out
         self._load()
         order = sorted(range(len(items)), key=lambda i: len(items[i]))
-        for start in range(0, len(order), self._batch_size):
-            chunk = order[start : start + self._batch_size]
-            out[chunk] = self._run([items[i] for i in chunk])
+        batch: list[int] = []
+        for i in order:
+            # A batch pads every text to its longest: a new one starts when a text is much longer
+            # than the batch's first (a title among chunks cost 25-30% more padded in with them).
+            if batch and (len(batch) == self._batch_size or len(items[i]) > 2 * len(items[batch[0]]) + 32):
+                out[batch] = self._run([items[j] for j in batch])
+                batch = []
+            batch.append(i)
+        out[batch] = self._run([items[j] for j in batch])
         return out
 
     def embed_query(self, text: str) -> npt.NDArray[np.float32]:
