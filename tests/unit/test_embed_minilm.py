@@ -72,3 +72,17 @@ def test_a_capsule_embeds_on_commit_and_searches_by_meaning(tmp_path: Path, embe
         assert mem.search("what does Alice like to drink", mode="vec", limit=1)[0].uri == "alice"
         assert mem.search("railway departure time", mode="hybrid", limit=1)[0].uri == "train"
         assert mem.search("sales growth", limit=1).mode == "hybrid"
+
+
+def test_batches_follow_the_texts_lengths(embedder: minilm.MiniLMEmbedder, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Long texts are embedded one by one, short ones together, and a title never pads among chunks.
+    calls: list[list[int]] = []
+    run = embedder._run
+    monkeypatch.setattr(embedder, "_run", lambda texts: calls.append([len(t) for t in texts]) or run(texts))
+    titles = [f"title {i}" for i in range(40)]
+    chunks = [f"chunk {i} " + "words of a long paragraph " * 45 for i in range(3)]
+    vectors = embedder.embed_documents([*chunks, *titles])
+    assert sorted(len(c) for c in calls) == [1, 1, 1, 8, 32]  # 32 titles, then 8, then a chunk a call
+    assert all(max(c) <= 2 * min(c) + 32 for c in calls)
+    one_by_one = np.stack([embedder.embed_query(t) for t in [*chunks, *titles[:3]]])
+    assert np.allclose(vectors[:6], one_by_one, atol=1e-5)
