@@ -232,7 +232,8 @@ class IndexMaintainer:
         for segment in change.segments:
             vectors = kept.get(segment.ref.offset)
             if vectors is None:
-                ids, matrix = segment_vectors(change.batches(segment))
+                with np.errstate(over="ignore", invalid="ignore"):  # a vector too long for float32's norm
+                    ids, matrix = segment_vectors(change.batches(segment))
                 vectors = SegmentVectors(ids, _constant(matrix), None)
             segments.append(vectors)
         return calibrate(segments, {**parent.dead, **change.dead}, frames=frames).to_json()

@@ -173,20 +173,26 @@ def calibrate(
             picked_ids.extend(int(x) for x in seg.ids[chosen])
             picked.append(_vectors_of(seg, chosen))
         offset = end
-    if not picked:
-        return Calibration(np.zeros(0, np.float32), None, 0, time.perf_counter() - started, frames)
-    vectors = normalise(np.concatenate(picked))
-    mean = np.ascontiguousarray(vectors.mean(axis=0), dtype=np.float32)
-    gap = None
-    if total >= 2:
-        # One BLAS thread, as for a query (memvid/index/vec.py): on a busy machine a threaded
-        # product waits for its threads (5k frames: 23-100 ms threaded, 12-37 ms on one).
-        with threadpool_limits(limits=1, user_api="blas"):
-            nearest = _nearest_others(segments, allowed, np.asarray(picked_ids, dtype=np.uint64), vectors)
-        found = np.isfinite(nearest)
-        if found.any():
-            gap = float(np.median(nearest[found] - (vectors[found] @ mean).astype(np.float64)))
-    return Calibration(mean, gap, len(picked_ids), time.perf_counter() - started, frames)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        # A finite vector whose squared norm overflows float32 normalises to zeros, or to NaNs:
+        # such frames are left out, so that what is recorded is always finite.
+        vectors = normalise(np.concatenate(picked)) if picked else np.zeros((0, 0), np.float32)
+        finite = np.isfinite(vectors).all(axis=1)
+        vectors, sampled_ids = vectors[finite], np.asarray(picked_ids, dtype=np.uint64)[finite]
+        if not len(vectors):
+            return Calibration(np.zeros(0, np.float32), None, 0, time.perf_counter() - started, frames)
+        mean = np.ascontiguousarray(vectors.mean(axis=0, dtype=np.float64), dtype=np.float32)
+        gap = None
+        if total >= 2:
+            # One BLAS thread, as for a query (memvid/index/vec.py): on a busy machine a threaded
+            # product waits for its threads (5k frames: 23-100 ms threaded, 12-37 ms on one).
+            with threadpool_limits(limits=1, user_api="blas"):
+                nearest = _nearest_others(segments, allowed, sampled_ids, vectors)
+            found = np.isfinite(nearest)
+            if found.any():
+                gap = float(np.median(nearest[found] - (vectors[found] @ mean).astype(np.float64)))
+                gap = min(max(gap, -2.0), 2.0)  # cosines: only rounding could leave -2..2
+    return Calibration(mean, gap, len(vectors), time.perf_counter() - started, frames)
 
 
 def _vectors_of(seg: SegmentVectors, rows: list[int]) -> Matrix:
@@ -213,6 +219,7 @@ def _nearest_others(
             keys = np.asarray(matches.keys, dtype=np.uint64).reshape(len(ids), -1)
             scores = 1.0 - np.asarray(matches.distances, dtype=np.float64).reshape(len(ids), -1)
             ok = (keys != _NO_KEY) & (keys != ids[:, None]) & allowed(keys.ravel()).reshape(keys.shape)
+            ok &= np.isfinite(scores)
             best = np.maximum(best, np.where(ok, scores, -np.inf).max(axis=1, initial=-np.inf))
             # A frame whose fetched neighbours were all removed: search its segment as a query does.
             for row in np.flatnonzero(~ok.any(axis=1)):
@@ -224,6 +231,6 @@ def _nearest_others(
         for start in range(0, len(seg.ids), _EXACT_CHUNK):
             part = seg.ids[start : start + _EXACT_CHUNK]
             sims = vectors @ seg.vectors[start : start + _EXACT_CHUNK].T
-            ok = allowed(part)[None, :] & (part[None, :] != ids[:, None])
+            ok = allowed(part)[None, :] & (part[None, :] != ids[:, None]) & np.isfinite(sims)
             best = np.maximum(best, np.where(ok, sims, -np.inf).max(axis=1, initial=-np.inf))
     return best

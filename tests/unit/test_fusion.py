@@ -490,3 +490,17 @@ def test_calibration_entries_that_are_read() -> None:
             Calibration.from_json(bad, 4)
     with pytest.raises(CorruptCapsuleError, match="no vectors"):
         Calibration.from_json(_good(), None)
+
+
+def test_vectors_too_long_for_float32_leave_the_calibration_finite(tmp_path: Path) -> None:
+    """A finite vector whose squared norm overflows float32 (seen by the round-trip property test)."""
+    with Memvid.create(tmp_path / "c.mv2") as mem:
+        for i, v in enumerate(_vectors(20, 4, dim=4)):
+            mem.put(f"frame {i}", embedding=v)
+        mem.put("huge", embedding=[1.8446744073709552e19, 0.0, 0.0, 0.0])
+        mem.put("inf after squaring", embedding=[3e38, 3e38, 0.0, 0.0])
+        mem.commit()
+        entry = _entry(mem)
+        assert entry["sampled"] >= 20 and entry["gap"] is not None
+        recorded = calibration(mem._snapshot)  # the reader's checks pass: finite, of length at most 1
+        assert np.all(np.isfinite(recorded.mean))
