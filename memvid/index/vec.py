@@ -92,7 +92,17 @@ def check_dtype(dtype: object) -> VecDtype:
 
 
 def normalise(vectors: Matrix) -> Matrix:
-    norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
+    """Unit-length rows (an all-zero row stays zero). A finite row whose squared norm
+    overflows float32 (components beyond ~1e19) is scaled down first, not turned into zeros."""
+    with np.errstate(over="ignore"):
+        norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
+    huge = ~np.isfinite(norms[..., 0])
+    if huge.any():
+        vectors = np.array(vectors, dtype=np.float32)  # a copy: the caller's stays as it was
+        rows = vectors[huge]
+        rows /= np.abs(rows).max(axis=-1, keepdims=True)
+        vectors[huge] = rows
+        norms[huge] = np.linalg.norm(rows, axis=-1, keepdims=True)
     norms[norms == 0] = 1.0
     return np.ascontiguousarray(vectors / norms, dtype=np.float32)
 

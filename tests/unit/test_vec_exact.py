@@ -1,12 +1,15 @@
-"""Exact vector scoring runs BLAS on one thread and gives the process its thread count back."""
+"""Exact vector scoring runs BLAS on one thread and gives the process its thread count back; vectors
+normalise without overflowing."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
+from memvid import Memvid
 from memvid.index import vec
 
 
@@ -54,3 +57,17 @@ def test_the_real_blas_finds_numpy_s_library() -> None:
     vectors = np.eye(4, dtype=np.float32)
     assert vec._scores(vectors, vectors[2]).tolist() == [0.0, 0.0, 1.0, 0.0]
     assert vec._BLAS is not None
+
+
+def test_vectors_whose_squared_norm_overflows_are_normalised_not_zeroed(tmp_path: Path) -> None:
+    from memvid.index.vec import normalise
+
+    huge = np.array([[3e38, 3e38, 1.0], [0.0, 0.0, 0.0], [3.0, 4.0, 0.0]], dtype=np.float32)
+    unit = normalise(huge)  # warnings are errors in the test suite: an overflow would fail here
+    assert np.allclose(unit, [[2**-0.5, 2**-0.5, 0.0], [0.0, 0.0, 0.0], [0.6, 0.8, 0.0]])
+    assert huge[0, 0] == np.float32(3e38)  # the caller's array is left alone
+    with Memvid.create(tmp_path / "h.mv2") as mem:  # the commit calibrates fusion over these vectors
+        mem.put_many([{"text": f"frame {i}", "embedding": [1e30 * (i + 1), 1e30, 0.0]} for i in range(20)])
+        mem.commit()
+        hits = mem.search("frame", vector=[1e30, 1e30, 0.0], mode="hybrid", limit=3)
+    assert hits[0].frame_id == 0
