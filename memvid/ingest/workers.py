@@ -263,6 +263,11 @@ class _Helpers:
         self.boot_failures = 0
         self.work = 0.0  # seconds the helpers spent reading, all together
 
+    @property
+    def ready(self) -> bool:
+        """Whether every helper has started (and is working, or can)."""
+        return all(h.ready for h in self.helpers)
+
     def assign(self) -> None:
         """Hand the sources no one has, in order, to the helpers with room."""
         while self.todo:
@@ -366,7 +371,8 @@ def prepared_in_order(
                 in_flight_bytes -= head.size
                 started = time.perf_counter()
                 yield head.item, head.result
-                work += time.perf_counter() - started  # the writer's share of the caller's time
+                if helpers.ready:
+                    work += time.perf_counter() - started  # the writer's share of the caller's time
             if not window:
                 if exhausted:
                     break
@@ -377,12 +383,13 @@ def prepared_in_order(
             # The head is with a helper: the caller reads the first source nobody has rather than
             # wait, unless it has already worked more than a helper (it also writes, so sharing the
             # reading evenly would leave the helpers idle at the end while it writes and commits).
-            if mine or (helpers.todo and work <= helpers.work / (workers - 1)):
+            if mine or (helpers.todo and (not helpers.ready or work <= helpers.work / (workers - 1))):
                 slot = (mine or helpers.todo).popleft()
                 assert isinstance(slot.item, Source)
                 started = time.perf_counter()
                 slot.result, slot.done = prepare_and_embed(slot.item, options), True
-                work += time.perf_counter() - started
+                if helpers.ready:  # what the caller does while helpers start is not weighed against them
+                    work += time.perf_counter() - started
                 continue
             helpers.collect(wait=True)
         finished = True
