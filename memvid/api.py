@@ -52,7 +52,7 @@ from memvid.frame import (
     check_text,
     encode_metadata,
 )
-from memvid.index import IndexMaintainer, index_refs, lex_index
+from memvid.index import IndexMaintainer, carry_over, index_refs, lex_index
 from memvid.index.lex import LexIndex
 from memvid.index.vec import VecDtype, check_dtype
 from memvid.search import SearchRequest, SearchResults, run_search
@@ -511,7 +511,9 @@ class Memvid(_Reading):
         head, manifest = find_head(self._storage, self._reader)
         if head.trailer.commit_hash == self._snapshot.commit_hash:
             return False
-        self._snapshot = Snapshot(self._reader, manifest, head.trailer.commit_hash, head.manifest_ref, head.end)
+        fresh = Snapshot(self._reader, manifest, head.trailer.commit_hash, head.manifest_ref, head.end)
+        carry_over(self._snapshot, fresh)
+        self._snapshot = fresh
         return True
 
     # -- writing ----------------------------------------------------------------------
@@ -650,6 +652,7 @@ class Memvid(_Reading):
             message=message,
             embedder=None if self._identity is None else self._identity.to_json(),
         )
+        carry_over(self._snapshot, outcome.snapshot)
         self._snapshot = outcome.snapshot
         self._pending.clear()
         self._pending_dead.clear()

@@ -480,3 +480,40 @@ def test_snippet_candidates_are_the_words_starting_with_a_prefix() -> None:
         reference = re.compile(r"(?<![^\W_])(?:" + alternation + r")[^\W_]*")
         expected = [(m.start(), m.end(), m.group()) for m in reference.finditer(text)]
         assert _candidate_words(text, prefixes) == expected, (text, terms)
+
+
+def test_a_commit_hands_its_loaded_vector_segments_to_the_next(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import gc
+    import weakref
+
+    import memvid.index as index_module
+
+    monkeypatch.setattr(index_module, "HNSW_MIN_ROWS", 50)
+    rng = np.random.default_rng(7)
+    vectors = rng.standard_normal((260, 16)).astype(np.float32)
+    with Memvid.create(path) as mem:
+        mem.put_many([{"text": f"doc {i}", "embedding": vectors[i]} for i in range(200)])
+        mem.commit()
+        mem.search(vector=vectors[0], mode="vec")  # loads the HNSW view of the 200-frame segment
+        view = index_module.vec_segments(mem._snapshot)[0].hnsw
+        assert view is not None
+        parent = weakref.ref(mem._snapshot)
+        for i in range(200, 260):  # one-frame commits, and a delete, none of which touches that segment
+            mem.put(f"doc {i}", embedding=vectors[i])
+            mem.commit()
+            if i == 230:
+                mem.delete(3)
+                mem.commit()
+            hits = mem.search(vector=vectors[i], mode="vec", limit=3)
+            assert hits[0].frame_id == i
+        after = index_module.vec_segments(mem._snapshot)
+        assert after[0].hnsw is view  # the view was handed on, not opened again
+        assert np.array_equal(after[0].vectors, vectors[:200] / np.linalg.norm(vectors[:200], axis=1)[:, None])
+        gc.collect()
+        assert parent() is None  # the old snapshot is not kept alive by what it handed on
+        assert 3 not in {h.frame_id for h in mem.search(vector=vectors[3], mode="vec", limit=5)}
+        found = [[h.frame_id for h in mem.search(vector=vectors[i], mode="vec", limit=5)] for i in range(0, 260, 13)]
+    with Memvid.open(path, read_only=True) as reader:  # a fresh process's view of the same commit agrees
+        assert found == [
+            [h.frame_id for h in reader.search(vector=vectors[i], mode="vec", limit=5)] for i in range(0, 260, 13)
+        ]
