@@ -26,14 +26,7 @@ from memvid.index.lex_vet import vet_key
 _WORDS = [f"w{i}" for i in range(40)] + ["tea", "coffee", "green", "Tea", "teas", "dying"]
 
 
-@pytest.fixture(autouse=True)
-def _private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("MEMVID_CACHE_DIR", str(tmp_path / "cache"))
-
-
-@pytest.fixture
-def path(tmp_path: Path) -> Path:
-    return tmp_path / "mem.mv2"
+pytestmark = pytest.mark.usefixtures("private_cache")  # the fixtures are in tests/unit/conftest.py
 
 
 def _reference(index: LexIndex, snapshot: Snapshot, query: str, limit: int) -> list[tuple[int, float]]:

@@ -24,15 +24,7 @@ from memvid import (
 )
 from memvid.storage.cache import cache_root
 
-
-@pytest.fixture(autouse=True)
-def _private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("MEMVID_CACHE_DIR", str(tmp_path / "cache"))
-
-
-@pytest.fixture
-def path(tmp_path: Path) -> Path:
-    return tmp_path / "mem.mv2"
+pytestmark = pytest.mark.usefixtures("private_cache")  # the fixtures are in tests/unit/conftest.py
 
 
 class HashEmbedder:

@@ -15,15 +15,7 @@ from memvid.engine.rows import decode_batch, decode_batch_text, encode_rows, fra
 from memvid.errors import CorruptCapsuleError
 from memvid.search import _query_terms, _snippet
 
-
-@pytest.fixture(autouse=True)
-def _private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("MEMVID_CACHE_DIR", str(tmp_path / "cache"))
-
-
-@pytest.fixture
-def path(tmp_path: Path) -> Path:
-    return tmp_path / "mem.mv2"
+pytestmark = pytest.mark.usefixtures("private_cache")  # the fixtures are in tests/unit/conftest.py
 
 
 _WORDS = [
