@@ -81,25 +81,23 @@ def prepare(source: Source, options: Options) -> Prepared:
         return Prepared(error=f"{type(exc).__name__}: {exc}")
 
 
-_EMBEDDERS: dict[Callable[[], Any], Any] = {}  # one embedder per factory in this process
-
-
-def prepare_and_embed(source: Source, options: Options) -> Prepared:
+def prepare_and_embed(source: Source, options: Options, embedders: dict[Any, Any]) -> Prepared:
     """:func:`prepare`, then, with ``options.embed``, the vector of every frame the writer
     will make of each document, computed as ``Memvid`` computes it at commit (from
     :func:`memvid.embed.embedding_text` of the frame's title and text: the document
     frame's text is empty, its content being its payload). If embedding fails the
     document goes without vectors, and the writer embeds it at commit (and reports the
-    error there, if it is one)."""
+    error there, if it is one). ``embedders`` keeps the embedder a factory made, for the
+    next source: the caller's dies with its run, so no model outlives an ingest."""
     prepared = prepare(source, options)
     if options.embed is None or prepared.error is not None or not prepared.documents:
         return prepared
     try:
         from memvid.embed import embedding_text  # numpy: only where a run embeds
 
-        embedder = _EMBEDDERS.get(options.embed)
+        embedder = embedders.get(options.embed)
         if embedder is None:
-            embedder = _EMBEDDERS[options.embed] = options.embed()
+            embedder = embedders[options.embed] = options.embed()
         for doc in prepared.documents:
             ex = doc.extracted
             texts = [embedding_text(ex.title, "")]

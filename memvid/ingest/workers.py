@@ -118,10 +118,11 @@ def serve() -> None:
     try:
         _send(results, ("ready", os.getpid()))
         options = _receive(tasks)
+        embedders: dict[Any, Any] = {}
         while (task := _receive(tasks)) is not None:
             seq, source = task
             started = time.perf_counter()
-            prepared = prepare_and_embed(source, options)
+            prepared = prepare_and_embed(source, options, embedders)
             _send(results, (seq, prepared, time.perf_counter() - started))
     except BrokenPipeError:  # the caller is gone (it stopped early, or was killed): so are we
         os._exit(0)
@@ -343,6 +344,7 @@ def prepared_in_order(
     mine: collections.deque[_Slot] = collections.deque()  # standard input: its bytes stay here
     in_flight_bytes = 0
     work = 0.0  # seconds the caller spent reading and writing
+    embedders: dict[Any, Any] = {}  # the caller's own copy of the embedder, if it embeds what it reads
     seq = 0
     exhausted = False
     finished = False
@@ -387,7 +389,7 @@ def prepared_in_order(
                 slot = (mine or helpers.todo).popleft()
                 assert isinstance(slot.item, Source)
                 started = time.perf_counter()
-                slot.result, slot.done = prepare_and_embed(slot.item, options), True
+                slot.result, slot.done = prepare_and_embed(slot.item, options, embedders), True
                 if helpers.ready:  # what the caller does while helpers start is not weighed against them
                     work += time.perf_counter() - started
                 continue

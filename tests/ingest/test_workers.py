@@ -279,6 +279,10 @@ def test_workers_embed_what_they_read(tmp_path: Path, monkeypatch: pytest.Monkey
         assert frame.embedding is not None and np.allclose(frame.embedding, expected), frame.uri
     calls = [line.split() for line in log.read_text().splitlines()]
     pids = {int(pid) for pid, _ in calls[: -len(frames)]}  # the checks above logged one call per frame
+    import gc
+
+    gc.collect()  # the caller's own copy of the embedder went with the run
+    assert sum(isinstance(o, HashEmbedder) for o in gc.get_objects()) == 1
     if workers == 1:  # the writer embeds at commit
         assert pids == {os.getpid()}
     else:  # helpers embed what they read, and the caller what it read; the commits embed nothing
