@@ -12,7 +12,9 @@ Compaction is size-tiered, like an LSM tree: a segment's level is
 merged into one. Full frame batches are carried over by reference, so a merge
 rewrites only small batches and a directory. Old segments stay in the file,
 reachable from older commits for ``at(...)``. The number of live segments stays
-O(log N), so a commit's cost is O(frames it adds), not O(capsule size).
+O(log N), so a commit's cost is O(frames it adds), not O(capsule size); in a capsule
+with vectors, a merge whose segment's HNSW would not fit in a block is not made
+(the index hook's ``max_merge_rows``), which adds one segment per ~250,000 vectors.
 """
 
 from __future__ import annotations
@@ -138,6 +140,10 @@ class IndexHook(Protocol):
 
     def confirm(self, indexes: dict[str, Any]) -> None:
         """The commit holding ``indexes`` is durable."""
+        ...
+
+    def max_merge_rows(self, head: Snapshot, dim: int | None) -> int | None:
+        """The most rows a merged segment may have (its index must fit in a block), or ``None``."""
         ...
 
 
@@ -293,7 +299,15 @@ class Writer:
     # -- compaction -----------------------------------------------------------------
 
     def _compact_segments(self, app: Appender, segments: list[SegmentEntry], dim: int | None) -> list[SegmentEntry]:
-        while len(segments) >= MERGE_WIDTH and len({s.level for s in segments[-MERGE_WIDTH:]}) == 1:
+        # A merge whose segment would need a vector index over the block limit is not made: those
+        # segments stay as they are (each keeps its own index), so a capsule of many vectors has
+        # O(vectors / cap) large segments on top of the O(log) small ones.
+        cap = None if self.hook is None else self.hook.max_merge_rows(self.head, dim)
+        while (
+            len(segments) >= MERGE_WIDTH
+            and len({s.level for s in segments[-MERGE_WIDTH:]}) == 1
+            and (cap is None or sum(s.rows for s in segments[-MERGE_WIDTH:]) <= cap)
+        ):
             group = segments[-MERGE_WIDTH:]
             batches: list[BatchEntry] = []
             for segment in group:

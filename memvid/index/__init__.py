@@ -47,6 +47,7 @@ from memvid.index.vec import (
     VecDtype,
     VecState,
     build_hnsw,
+    hnsw_max_rows,
     segment_vectors,
 )
 from memvid.storage.cache import sweep_scratch
@@ -330,6 +331,13 @@ class IndexMaintainer:
         if not result and old is None:
             return None
         return VecState(dtype=dtype, segments=result)
+
+    def max_merge_rows(self, head: Snapshot, dim: int | None) -> int | None:
+        """A merged segment's HNSW must fit in one block (see :func:`hnsw_max_rows`)."""
+        if dim is None:
+            return None
+        state = None if self.rebuild else vec_state(head)
+        return hnsw_max_rows(dim, state.dtype if state is not None else self.vec_dtype)
 
     def confirm(self, indexes: dict[str, Any]) -> None:
         raw = indexes.get("lex")

@@ -509,3 +509,32 @@ def test_a_commit_hands_its_loaded_vector_segments_to_the_next(path: Path, monke
         assert found == [
             [h.frame_id for h in reader.search(vector=vectors[i], mode="vec", limit=5)] for i in range(0, 260, 13)
         ]
+
+
+def test_merges_stop_where_a_segment_index_would_not_fit_in_a_block(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import memvid.index as index_module
+    from memvid.format.limits import MAX_BLOCK_RAW
+    from memvid.index.vec import build_hnsw, hnsw_max_rows
+
+    # The estimate holds for real blobs: a blob of hnsw_max_rows vectors fits in a block.
+    rng = np.random.default_rng(3)
+    for dim, dtype in ((384, "f16"), (384, "f32"), (16, "i8")):
+        vecs = rng.standard_normal((2000, dim)).astype(np.float32)
+        per_row = len(build_hnsw(np.arange(2000, dtype=np.uint64), vecs, dtype)) / 2000  # type: ignore[arg-type]
+        assert per_row * hnsw_max_rows(dim, dtype) <= MAX_BLOCK_RAW  # type: ignore[arg-type]
+    # With a cap of 20 rows, 1-frame commits merge up to it and no further.
+    monkeypatch.setattr(index_module, "hnsw_max_rows", lambda dim, dtype: 20)
+    vectors = rng.standard_normal((150, 4)).astype(np.float32)
+    with Memvid.create(path) as mem:
+        for i in range(150):
+            mem.put(f"turn {i} word{i}", embedding=vectors[i])
+            mem.commit()
+        rows = [s.rows for s in mem._snapshot.manifest.segments]
+        assert max(rows) <= 20 and sum(rows) == 150
+        assert rows.count(8) >= 15  # eight 1-frame segments still merge; eight 8-row ones would pass the cap
+        for i in range(0, 150, 7):
+            assert mem.search(vector=vectors[i], mode="vec", limit=1)[0].frame_id == i
+            assert [h.frame_id for h in mem.search(f"word{i}", mode="lex")] == [i]
+        assert mem.verify().ok
