@@ -37,7 +37,7 @@ from memvid.engine.writer import IndexChange
 from memvid.format.block import BlockKind, BlockRef
 from memvid.frame import Frame
 from memvid.index.calibration import Calibration, calibrate, needs_calibration
-from memvid.index.lex import SCHEMA_VERSION, LexDoc, LexIndex, LexState, LexWorkspace
+from memvid.index.lex import FILE_PART_BYTES, SCHEMA_VERSION, LexDoc, LexIndex, LexState, LexWorkspace
 from memvid.index.vec import (
     HNSW_MIN_ROWS,
     HnswShape,
@@ -92,7 +92,8 @@ def lex_state(snapshot: Snapshot, *, current: bool = True) -> LexState | None:
 
 def _reader_for(snapshot: Snapshot, state: LexState) -> Callable[[str], bytes]:
     def read(name: str) -> bytes:
-        return snapshot.reader.raw(state.files[name], BlockKind.LEX_FILE, snapshot.end)
+        parts = [snapshot.reader.raw(ref, BlockKind.LEX_FILE, snapshot.end) for ref in state.files[name]]
+        return parts[0] if len(parts) == 1 else b"".join(parts)
 
     return read
 
@@ -203,8 +204,9 @@ def index_refs(snapshot: Snapshot) -> Iterator[tuple[BlockRef, BlockKind]]:
     """Every index block a commit references (for verify)."""
     state = lex_state(snapshot, current=False)
     if state is not None:
-        for ref in state.files.values():
-            yield ref, BlockKind.LEX_FILE
+        for refs in state.files.values():
+            for ref in refs:
+                yield ref, BlockKind.LEX_FILE
     vstate = vec_state(snapshot)
     if vstate is not None:
         for ref in vstate.segments.values():
@@ -277,10 +279,18 @@ class IndexMaintainer:
         added = [_lex_doc_of_row(r) for r in change.rows]
         base = (state, read, lambda start: _tail_docs(parent, start), parent.next_frame_id)
         names, fresh = self._lex.checkpoint(base, added, removed, change.next_frame_id)
-        files: dict[str, BlockRef] = {}
+        files: dict[str, tuple[BlockRef, ...]] = {}
         for name in names:
             if name in fresh:
-                files[name] = change.add_block(BlockKind.LEX_FILE, fresh[name])
+                data = fresh[name]
+                if len(data) <= FILE_PART_BYTES:
+                    files[name] = (change.add_block(BlockKind.LEX_FILE, data),)
+                else:  # in parts, each a block: one block may hold at most 256 MiB
+                    view = memoryview(data)
+                    files[name] = tuple(
+                        change.add_block(BlockKind.LEX_FILE, bytes(view[i : i + FILE_PART_BYTES]))
+                        for i in range(0, len(data), FILE_PART_BYTES)
+                    )
             else:
                 assert state is not None
                 files[name] = state.files[name]

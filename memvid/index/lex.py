@@ -46,6 +46,10 @@ DEFAULT_FIELDS: Final = ["text"]
 _HEAP_MIN: Final = 15_000_000  # tantivy's minimum arena per indexing thread
 _HEAP_MAX: Final = 256_000_000
 _HEAP_PER_TEXT_BYTE: Final = 12
+FILE_PART_BYTES: Final = 64 << 20
+"""A tantivy file larger than this is stored as several blocks (a merged segment's postings
+of a million documents can pass the 256 MiB block limit)."""
+MAX_FILE_PARTS: Final = 1 << 16
 _ALLOWED_AS_QUERY: Final = 4096  # an allowed-id set up to this size becomes a query clause
 _AND_NOT: Final = re.compile(r"\s+AND\s+NOT\s+")
 
@@ -92,7 +96,8 @@ class LexState:
     holding every frame with an id below ``through`` (removed ones may linger: readers
     drop them), and how many documents it has."""
 
-    files: Mapping[str, BlockRef]
+    files: Mapping[str, tuple[BlockRef, ...]]
+    """Each file's blocks: one, or (a file over :data:`FILE_PART_BYTES`) its parts in order."""
     docs: int
     through: int
     version: int = SCHEMA_VERSION
@@ -107,7 +112,10 @@ class LexState:
         return {
             "v": self.version,
             "tokenizer": TOKENIZER,
-            "files": {name: ref.to_json() for name, ref in sorted(self.files.items())},
+            "files": {
+                name: refs[0].to_json() if len(refs) == 1 else [r.to_json() for r in refs]
+                for name, refs in sorted(self.files.items())
+            },
             "docs": self.docs,
             "through": self.through,
         }
@@ -127,10 +135,15 @@ class LexState:
         for name, raw in value["files"].items():
             if not isinstance(name, str) or not re.fullmatch(r"[0-9A-Za-z._-]{1,80}", name) or name.startswith("."):
                 raise CorruptCapsuleError(f"invalid lexical index file name {name!r:.40}")
-            ref = BlockRef.from_json(raw)
-            if ref.offset + ref.length > limit:
+            if isinstance(raw, list) and raw and isinstance(raw[0], list):  # parts: a list of block refs
+                if not 2 <= len(raw) <= MAX_FILE_PARTS:
+                    raise CorruptCapsuleError(f"lexical index file {name!r:.40} has {len(raw)} parts")
+                refs = tuple(BlockRef.from_json(r) for r in raw)
+            else:
+                refs = (BlockRef.from_json(raw),)
+            if any(ref.offset + ref.length > limit for ref in refs):
                 raise CorruptCapsuleError("lexical index file lies after its manifest")
-            files[name] = ref
+            files[name] = refs
         return cls(files=files, docs=value["docs"], through=value["through"], version=value["v"])
 
     @property
@@ -144,7 +157,7 @@ class LexState:
         return self._key
 
     def digests(self) -> dict[str, str]:
-        return {name: ref.digest.hex() for name, ref in self.files.items()}
+        return {name: "+".join(ref.digest.hex() for ref in refs) for name, refs in self.files.items()}
 
 
 def _vetter(capsule_uuid: str, state: LexState) -> Callable[[Path], None]:

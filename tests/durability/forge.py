@@ -57,7 +57,11 @@ class Forge:
         out += [("tombstones", t[:3], 3) for t in m["tombstones"]]
         lex = (m.get("indexes") or {}).get("lex")
         if lex:
-            out += [("lex", ref, 5) for ref in lex["files"].values()]
+            out += [
+                ("lex", ref, 5)
+                for entry in lex["files"].values()
+                for ref in (entry if isinstance(entry[0], list) else [entry])
+            ]
         vec = (m.get("indexes") or {}).get("vec")
         if vec:
             out += [("vec", ref, 6) for ref in vec["segments"].values()]

@@ -889,9 +889,10 @@ def test_every_block_is_reachable_and_each_commit_appends(capsule: Path) -> None
         for entry in c.manifest["tombstones"]:
             mine[entry[0]] = KIND_TOMBSTONES
         indexes = c.manifest.get("indexes", {})
-        for name, ref in indexes.get("lex", {}).get("files", {}).items():
-            reader.read_ref(ref, KIND_LEX_FILE, c.manifest_offset)
-            mine[ref[0]] = KIND_LEX_FILE
+        for name, entry in indexes.get("lex", {}).get("files", {}).items():
+            for ref in entry if isinstance(entry[0], list) else [entry]:  # one block, or its parts
+                reader.read_ref(ref, KIND_LEX_FILE, c.manifest_offset)
+                mine[ref[0]] = KIND_LEX_FILE
             assert name == "meta.json" or name.split(".")[0].isalnum()
         for ref in indexes.get("vec", {}).get("segments", {}).values():
             reader.read_ref(ref, KIND_VEC_INDEX, c.manifest_offset)

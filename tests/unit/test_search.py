@@ -538,3 +538,36 @@ def test_merges_stop_where_a_segment_index_would_not_fit_in_a_block(
             assert mem.search(vector=vectors[i], mode="vec", limit=1)[0].frame_id == i
             assert [h.frame_id for h in mem.search(f"word{i}", mode="lex")] == [i]
         assert mem.verify().ok
+
+
+def test_large_lexical_index_files_are_stored_in_parts(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import memvid.index as index_module
+
+    monkeypatch.setattr(index_module, "FILE_PART_BYTES", 1000)
+    with Memvid.create(path) as mem:
+        mem.put_many([f"document {i} about topic{i % 50} and word{i}" for i in range(3000)])
+        mem.commit()
+        files = mem._snapshot.manifest.indexes["lex"]["files"]
+        assert [h.frame_id for h in mem.search("word1234", mode="lex")] == [1234]
+    parted = {name: entry for name, entry in files.items() if isinstance(entry[0], list)}
+    assert parted and all(len(entry) >= 2 for entry in parted.values())
+    assert isinstance(files["meta.json"][0], int) or len(files["meta.json"]) >= 2
+    with Memvid.open(path, read_only=True) as reader:  # a new process reads the parts back, in order
+        assert reader.verify().ok
+        assert [h.frame_id for h in reader.search("word2999", mode="lex")] == [2999]
+        assert len(reader.search("topic7", mode="lex", limit=100)) == 60
+
+
+def test_a_lexical_file_entry_is_one_block_ref_or_two_or_more_parts() -> None:
+    from memvid.errors import CorruptCapsuleError
+    from memvid.index.lex import LexState
+
+    ref = [4096, 100, "00" * 16]
+    ok = {"v": 2, "files": {"meta.json": ref, "a.idx": [ref, [8192, 150, "11" * 16]]}, "docs": 1, "through": 1}
+    state = LexState.from_json(ok, 1 << 20)
+    assert len(state.files["meta.json"]) == 1 and len(state.files["a.idx"]) == 2
+    assert LexState.from_json(state.to_json(), 1 << 20) == state  # written back as it was read
+    for bad in ([ref], [ref, "x"], [ref, [1 << 30, 150, "11" * 16]]):
+        with pytest.raises(CorruptCapsuleError):
+            LexState.from_json({**ok, "files": {"meta.json": ref, "a.idx": bad}}, 1 << 20)
+
