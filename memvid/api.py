@@ -10,6 +10,7 @@ import os
 import threading
 import uuid as uuid_mod
 import warnings
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -233,7 +234,11 @@ class _Reading:
         commit made at or before ``time``. Writes through the view raise
         :class:`ReadOnlyViewError`."""
         snapshot = timeline.resolve(self._state(), commit=commit, frame=frame, time=time)
+        self._track(snapshot)
         return CapsuleView(self, snapshot)
+
+    def _track(self, snapshot: Snapshot) -> None:
+        """Remember a view's snapshot, so that closing the handle releases what it opened."""
 
     # -- search ----------------------------------------------------------------------
 
@@ -313,6 +318,9 @@ class CapsuleView(_Reading):
     def _check_open(self) -> None:
         self._owner._check_open()
 
+    def _track(self, snapshot: Snapshot) -> None:
+        self._owner._track(snapshot)
+
     def _embedder_for_queries(self) -> Embedder | None:
         return self._owner._embedder_for_queries()
 
@@ -388,6 +396,10 @@ class Memvid(_Reading):
                 write_slot(storage, self._snapshot, head.trailer_offset, self._writer.generation)
                 failpoint("open.after_slot_write")
         self._closed = False
+        self._views: weakref.WeakSet[Snapshot] = weakref.WeakSet()
+
+    def _track(self, snapshot: Snapshot) -> None:
+        self._views.add(snapshot)
 
     # -- opening ----------------------------------------------------------------------
 
@@ -768,6 +780,10 @@ class Memvid(_Reading):
             try:
                 self._reader.close()  # search hits still alive read what they need while they can
             finally:
+                # The indexes the handle and its views opened (tantivy maps the cache's files) go now,
+                # not whenever the handle object is collected.
+                for snapshot in (self._snapshot, *self._views):
+                    snapshot.extras.clear()
                 if self._indexer is not None:
                     self._indexer.close()
                 self._storage.close()

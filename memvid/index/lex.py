@@ -183,6 +183,15 @@ def _document(doc: LexDoc) -> tantivy.Document:
     return d
 
 
+def _manual(index: tantivy.Index) -> tantivy.Index:
+    """``index`` with a reader that reloads only when told: tantivy's default watches
+    ``meta.json`` from a thread of its own and reloads when it changes, which would map the
+    files of whatever a cache directory then holds (a cache file truncated under a mapping
+    is a SIGBUS), and memvid's indexes never change under a reader anyway."""
+    index.config_reader(reload_policy="Manual")
+    return index
+
+
 def _live_files(directory: Path) -> list[str]:
     """The files the current meta.json of a tantivy directory refers to."""
     meta = json.loads((directory / "meta.json").read_text())
@@ -252,14 +261,14 @@ class LexWorkspace:
             self.close()
             self._dir = scratch_dir("lex")
             if state is None:
-                self._index = tantivy.Index(schema(), path=str(self._dir))
+                self._index = _manual(tantivy.Index(schema(), path=str(self._dir)))
                 self.through = 0
                 self._base_files = set()
             else:
                 materialize(
                     self._uuid, state.key, state.digests(), read, dest=self._dir, vet=_vetter(self._uuid, state)
                 )
-                self._index = tantivy.Index.open(str(self._dir))
+                self._index = _manual(tantivy.Index.open(str(self._dir)))
                 self.through = state.through
                 self._base_files = set(state.files)
             self._base = key
@@ -372,17 +381,19 @@ class LexIndex:
 
         with _malformed_is_corrupt():
             if tail is None:
-                return cls(tantivy.Index.open(str(checkpoint())))
+                return cls(_manual(tantivy.Index.open(str(checkpoint()))))
             key, docs = tail
 
             def build(directory: Path) -> None:
-                index = tantivy.Index.open(str(directory)) if state else tantivy.Index(schema(), path=str(directory))
+                index = _manual(
+                    tantivy.Index.open(str(directory)) if state else tantivy.Index(schema(), path=str(directory))
+                )
                 _write(index, list(docs()), [])
 
             # The checkpoint's files are lent as hard links, and its view made only if this one must be built.
             base = checkpoint if state is not None else None
             view = materialize(capsule_uuid, key, state.digests() if state else {}, read, build=build, base=base)
-            return cls(tantivy.Index.open(str(view)))
+            return cls(_manual(tantivy.Index.open(str(view))))
 
     def parse(self, query: str) -> tantivy.Query:
         """The tantivy query language (phrases, AND/OR/NOT, ``field:term``), leniently: a

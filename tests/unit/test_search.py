@@ -571,3 +571,17 @@ def test_a_lexical_file_entry_is_one_block_ref_or_two_or_more_parts() -> None:
         with pytest.raises(CorruptCapsuleError):
             LexState.from_json({**ok, "files": {"meta.json": ref, "a.idx": bad}}, 1 << 20)
 
+
+def test_closing_a_handle_releases_the_indexes_it_and_its_views_opened(path: Path) -> None:
+    with Memvid.create(path) as mem:
+        mem.put_many([f"note {i} about tea" for i in range(20)])
+        mem.commit()
+        mem.put("one more about tea")
+        mem.commit()
+    reader = Memvid.open(path, read_only=True)
+    view = reader.at(commit=1)
+    assert reader.search("tea", mode="lex") and view.search("tea", mode="lex")
+    snapshots = [reader._snapshot, view._snapshot]
+    assert all("lex" in s.extras for s in snapshots)
+    reader.close()
+    assert all(not s.extras for s in snapshots)  # no tantivy index (nor its file mappings) outlives close()
