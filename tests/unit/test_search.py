@@ -585,3 +585,21 @@ def test_closing_a_handle_releases_the_indexes_it_and_its_views_opened(path: Pat
     assert all("lex" in s.extras for s in snapshots)
     reader.close()
     assert all(not s.extras for s in snapshots)  # no tantivy index (nor its file mappings) outlives close()
+
+
+def test_several_hnsw_segments_are_searched_together(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import memvid.index as index_module
+
+    monkeypatch.setattr(index_module, "HNSW_MIN_ROWS", 50)
+    rng = np.random.default_rng(11)
+    vectors = rng.standard_normal((300, 8)).astype(np.float32)
+    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    with Memvid.create(path) as mem:
+        for start in range(0, 300, 100):  # three segments, each with its own HNSW
+            mem.put_many([{"text": f"v{i}", "embedding": vectors[i]} for i in range(start, start + 100)])
+            mem.commit()
+        segments = index_module.vec_segments(mem._snapshot)
+        assert sum(s.hnsw is not None for s in segments) == 3
+        for i in range(0, 300, 17):
+            want = np.argsort(-(unit @ unit[i]), kind="stable")[:5].tolist()
+            assert [h.frame_id for h in mem.search(vector=vectors[i], mode="vec", limit=5)] == want
