@@ -19,9 +19,7 @@ with vectors, a merge whose segment's HNSW would not fit in a block is not made
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
@@ -29,6 +27,7 @@ import pyarrow as pa
 
 from memvid._failpoints import failpoint
 from memvid._memory import TRIM_AFTER_BYTES, release_free_memory
+from memvid._threads import thread_pool
 from memvid._time import now_us
 from memvid.engine.manifest import (
     BatchEntry,
@@ -59,16 +58,6 @@ MERGE_WIDTH: Final = 8
 _PARALLEL_BYTES: Final = 2 << 20
 """Below this many payload bytes a commit codes its blocks on the calling thread."""
 
-_POOL: ThreadPoolExecutor | None = None
-
-
-def _pool() -> ThreadPoolExecutor:
-    """One small pool per process for coding blocks (created on first use)."""
-    global _POOL
-    if _POOL is None:
-        _POOL = ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1), thread_name_prefix="memvid-pack")
-    return _POOL
-
 
 def level_of(rows: int) -> int:
     return max(0, (rows.bit_length() - 1) // 3)
@@ -95,7 +84,7 @@ class Appender:
         when there is enough to do (zstd and BLAKE2b release the GIL)."""
         if sum(len(p) for p in payloads) < _PARALLEL_BYTES or len(payloads) < 2:
             return [self.add(kind, p, compress=compress) for p in payloads]
-        pool = _pool()
+        pool = thread_pool("pack")
         packed = list(pool.map(lambda p: pack(kind, p, compress=compress), payloads))
         offsets = []
         pos = self.pos

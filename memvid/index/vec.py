@@ -11,9 +11,7 @@ Smaller segments are searched exactly. Scores are cosine similarities.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Final, Literal, cast
 
@@ -21,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
+from memvid._threads import thread_pool
 from memvid.errors import CorruptCapsuleError, InvalidInputError
 from memvid.format.block import BlockRef
 from memvid.format.limits import MAX_BLOCK_RAW
@@ -250,17 +249,6 @@ class SegmentVectors:
         return self._vectors
 
 
-_SEARCH_POOL: ThreadPoolExecutor | None = None
-
-
-def _search_pool() -> ThreadPoolExecutor:
-    """Threads for searching HNSW segments side by side (made on first use)."""
-    global _SEARCH_POOL
-    if _SEARCH_POOL is None:
-        _SEARCH_POOL = ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1), thread_name_prefix="memvid-hnsw")
-    return _SEARCH_POOL
-
-
 def search_segments(
     segments: Sequence[SegmentVectors],
     query: Matrix,
@@ -292,7 +280,7 @@ def search_segments(
         # usearch searches without the GIL: several HNSW segments are searched side by side (a
         # capsule of ten 100k-vector segments searched them one after the other: 300k vectors,
         # three segments, 2.84 -> 2.09 ms on two cores). Exact segments stay on this thread.
-        done = dict(zip(map(id, graphs), _search_pool().map(one, graphs), strict=True))
+        done = dict(zip(map(id, graphs), thread_pool("hnsw").map(one, graphs), strict=True))
         results = [done[id(seg)] if id(seg) in done else one(seg) for seg in live]  # in segment order
     else:
         results = [one(seg) for seg in live]
