@@ -9,9 +9,13 @@ them in step with commits (:class:`IndexMaintainer`, the engine's
 The lexical index is stored as a *checkpoint*: the files of a tantivy index of
 every frame below a frame id (``through``), written into the capsule only when
 at least :data:`CHECKPOINT_FRAMES` frames have come since the last one. Frames
-after it are indexed when a search needs them: by the writer in its private
-working index, incrementally; by a reader once per commit, into the disposable
-cache. Commits between checkpoints therefore cost nothing lexical, and a
+after it are indexed by the writer in its private working index, and by a
+reader once per commit, into the disposable cache, when a search needs them.
+When the working index is in step (it made the last checkpoint, or a search
+caught it up), a commit between checkpoints also hands its frames to the
+working index's open tantivy writer, whose thread indexes them beside the
+caller, so the next checkpoint neither reads them back nor indexes them at
+once. Commits between checkpoints therefore write nothing lexical, and a
 capsule does not grow with every merge tantivy makes. Removed frames are
 dropped from results at query time and deleted from the index at the next
 checkpoint.
@@ -220,11 +224,14 @@ class IndexMaintainer:
     def __init__(self, capsule_uuid: str, *, vec_dtype: VecDtype = "f16") -> None:
         sweep_scratch()
         self._lex = LexWorkspace(capsule_uuid)
+        self._unconfirmed = False
         self.vec_dtype: VecDtype = vec_dtype
         self.rebuild = False
         """Set to rebuild every index from the frames at the next commit (reindex)."""
 
     def update(self, change: IndexChange) -> dict[str, Any]:
+        self._forget_unconfirmed()
+        self._unconfirmed = True  # until confirm(): the working index may hold this commit's frames
         indexes = dict(change.parent.manifest.indexes)
         lex = self._update_lex(change)
         if lex is not None:
@@ -269,11 +276,18 @@ class IndexMaintainer:
         return calibrate(segments, {**parent.dead, **change.dead}, frames=frames).to_json()
 
     def _update_lex(self, change: IndexChange) -> LexState | None:
-        """A new checkpoint when one is due (the first, a rebuild, or enough new frames)."""
+        """A new checkpoint when one is due (the first, a rebuild, or enough new frames);
+        otherwise the commit's frames go to the working index's open writer, when it is in step."""
         parent = change.parent
         state = None if self.rebuild else lex_state(parent)
         if state is not None and change.next_frame_id - state.through < CHECKPOINT_FRAMES:
-            return None  # the parent's checkpoint stands; the frames since are indexed when searched
+            # The parent's checkpoint stands; the frames since are indexed when searched, or
+            # handed to the working index now if it holds every frame before them.
+            if change.rows:
+                own = [_lex_doc_of_row(r) for r in change.rows]
+                per_frame = sum(len(r.text) + len(r.title or "") for r in change.rows) // len(change.rows)
+                self._lex.add(state.key, parent.next_frame_id, own, change.next_frame_id, per_frame * CHECKPOINT_FRAMES)
+            return None
         read = _reader_for(parent, state) if state is not None else _no_files
         removed = sorted({*parent.dead, *change.dead})
         added = [_lex_doc_of_row(r) for r in change.rows]
@@ -281,24 +295,25 @@ class IndexMaintainer:
         names, fresh = self._lex.checkpoint(base, added, removed, change.next_frame_id)
         files: dict[str, tuple[BlockRef, ...]] = {}
         for name in names:
-            if name in fresh:
-                data = fresh[name]
-                if len(data) <= FILE_PART_BYTES:
-                    files[name] = (change.add_block(BlockKind.LEX_FILE, data),)
-                else:  # in parts, each a block: one block may hold at most 256 MiB
-                    view = memoryview(data)
-                    files[name] = tuple(
-                        change.add_block(BlockKind.LEX_FILE, bytes(view[i : i + FILE_PART_BYTES]))
-                        for i in range(0, len(data), FILE_PART_BYTES)
-                    )
-            else:
+            data = fresh(name)  # one file in memory at a time
+            if data is None:
                 assert state is not None
                 files[name] = state.files[name]
+            elif len(data) <= FILE_PART_BYTES:
+                files[name] = (change.add_block(BlockKind.LEX_FILE, data),)
+            else:  # in parts, each a block: one block may hold at most 256 MiB
+                view = memoryview(data)
+                files[name] = tuple(
+                    change.add_block(BlockKind.LEX_FILE, bytes(view[i : i + FILE_PART_BYTES]))
+                    for i in range(0, len(data), FILE_PART_BYTES)
+                )
+            del data
         docs = parent.manifest.frames_live + len(change.rows) - len(change.dead)
         return LexState(files=files, docs=docs, through=change.next_frame_id)
 
     def live_index(self, snapshot: Snapshot) -> LexIndex | None:
         """The writer's own lexical index, caught up to ``snapshot`` (its head)."""
+        self._forget_unconfirmed()
         state = lex_state(snapshot)
         if state is None and lex_state(snapshot, current=False) is None:
             return None  # nothing was ever indexed: no frames yet
@@ -349,7 +364,16 @@ class IndexMaintainer:
         state = None if self.rebuild else vec_state(head)
         return hnsw_max_rows(dim, state.dtype if state is not None else self.vec_dtype)
 
+    def _forget_unconfirmed(self) -> None:
+        """A commit this maintainer updated the working index for did not become durable (it
+        raised, or was rolled back before writing): the working index may hold its frames, so
+        it is started again from the capsule when next needed."""
+        if self._unconfirmed:
+            self._lex.close()
+            self._unconfirmed = False
+
     def confirm(self, indexes: dict[str, Any]) -> None:
+        self._unconfirmed = False
         raw = indexes.get("lex")
         if raw is not None:
             self._lex.confirm(LexState.from_json(raw, 1 << 62))

@@ -206,16 +206,28 @@ def _live_files(directory: Path) -> list[str]:
     return names
 
 
-def _write(index: tantivy.Index, added: Sequence[LexDoc], removed: Sequence[int]) -> None:
-    """One tantivy commit; merges finish before it returns, so the files are stable."""
+def _open_writer(index: tantivy.Index, docs: int, text: int) -> tantivy.IndexWriter:
+    """A writer sized for ``docs`` documents of ``text`` characters in all."""
     # Large batches index on every core (tantivy splits documents across its threads).
-    threads = min(4, os.cpu_count() or 1) if len(added) >= 2_000 else 1
+    threads = min(4, os.cpu_count() or 1) if docs >= 2_000 else 1
     # Each thread flushes a segment whenever its arena fills: an arena too small for the
     # batch makes many small segments, which is slower to write (2.3x on SciFact), bigger
     # (a term dictionary per segment) and slower to search. Arenas grow as used.
-    text = sum(len(d.text) + len(d.title or "") for d in added)
     per_thread = min(max(_HEAP_MIN, _HEAP_PER_TEXT_BYTE * text // threads), _HEAP_MAX)
-    writer = index.writer(heap_size=per_thread * threads, num_threads=threads)
+    return index.writer(heap_size=per_thread * threads, num_threads=threads)
+
+
+def _text_size(docs: Sequence[LexDoc]) -> int:
+    return sum(len(d.text) + len(d.title or "") for d in docs)
+
+
+def _write(index: tantivy.Index, added: Sequence[LexDoc], removed: Sequence[int]) -> None:
+    """One tantivy commit; merges finish before it returns, so the files are stable."""
+    _finish(_open_writer(index, len(added), _text_size(added)), index, added, removed)
+
+
+def _finish(writer: tantivy.IndexWriter, index: tantivy.Index, added: Sequence[LexDoc], removed: Sequence[int]) -> None:
+    """Add ``added``, delete ``removed``, commit, and wait for the merges (``writer`` is spent)."""
     for doc in added:
         writer.add_document(_document(doc))
     if removed:
@@ -228,15 +240,26 @@ def _write(index: tantivy.Index, added: Sequence[LexDoc], removed: Sequence[int]
 
 class LexWorkspace:
     """A writer's private, writable tantivy index: a checkpoint from the capsule plus the
-    frames after it. It answers the writer's own searches and makes new checkpoints."""
+    frames after it. It answers the writer's own searches and makes new checkpoints.
+
+    Between checkpoints, each commit's frames are handed to a tantivy writer kept open
+    (:meth:`add`) when the directory holds every frame before them: tantivy's indexing
+    thread works through them while the caller goes on (reading the next files of an
+    ingest, say), and the next checkpoint only finishes the segment instead of indexing,
+    after reading them back from the capsule, every frame since the last one. They become
+    searchable at the next :meth:`catch_up` (a tantivy commit, no merge wait). What was
+    added for a commit that did not become durable is dropped by :meth:`close`, which the
+    index maintainer calls when a commit it saw is not confirmed."""
 
     def __init__(self, capsule_uuid: str) -> None:
         self._uuid = capsule_uuid
         self._dir: Path | None = None
         self._index: tantivy.Index | None = None
+        self._writer: tantivy.IndexWriter | None = None  # open between checkpoints, with frames added
+        self._uncommitted = False  # the writer holds documents tantivy has not committed
         self._base: str | None = None  # key of the checkpoint the directory started from
         self._base_files: set[str] = set()
-        self.through = 0  # every live frame below this id is indexed
+        self.through = 0  # every live frame below this id is indexed (or added to the writer)
 
     def catch_up(
         self,
@@ -249,9 +272,37 @@ class LexWorkspace:
         unless the directory already grew from it, then add ``docs_from(self.through)``."""
         index = self._start(state, read, through)
         if through > self.through:
-            _write(index, list(docs_from(self.through)), [])
+            docs = list(docs_from(self.through))
+            if self._writer is None:
+                self._writer = _open_writer(index, len(docs), _text_size(docs))
+            for doc in docs:
+                self._writer.add_document(_document(doc))
+            self._uncommitted = True
             self.through = through
+        if self._uncommitted:
+            assert self._writer is not None
+            self._writer.commit()  # published; merges may go on in the background until the checkpoint waits
+            self._uncommitted = False
+            index.reload()
         return index
+
+    def add(self, base: str | None, start: int, docs: Sequence[LexDoc], through: int, expect_text: int) -> bool:
+        """Hand a commit's frames (every id from ``start`` to ``through``) to the open writer,
+        if the directory grew from the checkpoint ``base`` and holds every frame below
+        ``start``; otherwise do nothing (the next checkpoint indexes them) and return False.
+        ``expect_text`` sizes a writer opened here: the characters expected before the next
+        checkpoint."""
+        if self._index is None or self._base != base or self.through != start:
+            return False
+        if self._writer is None:
+            # One thread: it indexes in the background, beside the caller.
+            per_thread = min(max(_HEAP_MIN, _HEAP_PER_TEXT_BYTE * expect_text), _HEAP_MAX)
+            self._writer = self._index.writer(heap_size=per_thread, num_threads=1)
+        for doc in docs:
+            self._writer.add_document(_document(doc))
+        self._uncommitted = self._uncommitted or bool(docs)
+        self.through = through
+        return True
 
     def _start(self, state: LexState | None, read: Callable[[str], bytes], through: int) -> tantivy.Index:
         """The working index, started again from the checkpoint ``state`` unless the directory
@@ -280,9 +331,10 @@ class LexWorkspace:
         added: Sequence[LexDoc],
         removed: Sequence[int],
         through: int,
-    ) -> tuple[list[str], dict[str, bytes]]:
+    ) -> tuple[list[str], Callable[[str], bytes | None]]:
         """Add the commit's own frames, delete ``removed``, and return every file of the
-        index with the contents of those the base checkpoint does not already hold.
+        index, with a function that reads one the base checkpoint does not already hold
+        (``None`` for one it holds): one file in memory at a time.
 
         ``base`` is what :meth:`catch_up` takes, for the commit's parent: the frames the
         directory lacks before the commit's own are indexed in the same tantivy commit (one
@@ -290,11 +342,22 @@ class LexWorkspace:
         state, read, docs_from, start = base
         index = self._start(state, read, start)
         behind = list(docs_from(self.through)) if start > self.through else []
-        assert self._dir is not None
-        _write(index, [*behind, *added], removed)
+        docs = [*behind, *added]
+        writer = self._writer if self._writer is not None else _open_writer(index, len(docs), _text_size(docs))
+        self._writer = None
+        self._uncommitted = False
+        _finish(writer, index, docs, removed)
         self.through = through
-        names = _live_files(self._dir)
-        fresh = {n: (self._dir / n).read_bytes() for n in names if n not in self._base_files or n == "meta.json"}
+        directory = self._dir
+        assert directory is not None
+        names = _live_files(directory)
+        base_files = self._base_files
+
+        def fresh(name: str) -> bytes | None:
+            if name in base_files and name != "meta.json":
+                return None
+            return (directory / name).read_bytes()
+
         return names, fresh
 
     def confirm(self, state: LexState) -> None:
@@ -305,6 +368,11 @@ class LexWorkspace:
         self._base_files = set(state.files)
 
     def close(self) -> None:
+        if self._writer is not None:
+            with contextlib.suppress(Exception):
+                self._writer.rollback()
+            self._writer = None  # dropped: tantivy joins its threads
+        self._uncommitted = False
         if self._dir is not None:
             shutil.rmtree(self._dir, ignore_errors=True)
         self._dir = None

@@ -370,6 +370,85 @@ def test_a_checkpoint_indexes_the_frames_behind_it_in_one_tantivy_commit(
         assert [h.frame_id for h in reader.search("word9", mode="lex")] == [10]
 
 
+def test_frames_committed_between_checkpoints_are_indexed_as_they_commit_not_read_back(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import memvid.index as index_module
+
+    monkeypatch.setattr(index_module, "CHECKPOINT_FRAMES", 10)
+    read_back: list[int] = []
+    tail_docs = index_module._tail_docs
+
+    def counting(snapshot: object, start: int) -> object:
+        read_back.append(start)
+        return tail_docs(snapshot, start)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(index_module, "_tail_docs", counting)
+    with Memvid.create(path) as mem:
+        mem.put("first checkpoint")
+        mem.commit()
+        for i in range(1, 25):
+            mem.put(f"turn word{i}")
+            mem.commit()
+            if i == 5:  # a search between checkpoints publishes what was added, and adding goes on after it
+                assert [h.frame_id for h in mem.search("word5", mode="lex")] == [5]
+        assert mem._snapshot.manifest.indexes["lex"]["through"] == 21
+        # Each commit's frames went to the working index as it committed: the checkpoints at
+        # frames 11 and 21 and the searches read nothing back from the capsule.
+        assert read_back == []
+        assert [h.frame_id for h in mem.search("word24", mode="lex")] == [24]
+    with Memvid.open(path, read_only=True) as reader:
+        assert [h.frame_id for h in reader.search("word3", mode="lex")] == [3]
+        assert [h.frame_id for h in reader.search("word17", mode="lex")] == [17]
+        assert [h.frame_id for h in reader.search("word23", mode="lex")] == [23]  # the tail: a reader indexes it
+        assert reader.verify().ok
+
+
+def test_a_commit_that_fails_leaves_no_trace_in_the_writers_lexical_index(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import memvid.index as index_module
+    from memvid import _failpoints
+    from memvid.errors import MemvidError
+
+    monkeypatch.setattr(index_module, "CHECKPOINT_FRAMES", 10)
+    with Memvid.create(path) as mem:
+        mem.put("first checkpoint")
+        mem.commit()
+        assert mem.search("checkpoint", mode="lex").hits  # the working index is live and in step
+        mem.put("lost zebra")
+        _failpoints.configure("commit.before_data_write=oserror")
+        try:
+            with pytest.raises((OSError, MemvidError)):
+                mem.commit()
+        finally:
+            _failpoints.configure(None)
+        mem.commit()  # again, the same frame: it must be indexed once, not twice or not at all
+        assert [h.frame_id for h in mem.search("zebra", mode="lex")] == [1]
+        mem.put("dropped zebra")
+        _failpoints.configure("commit.before_data_write=oserror")
+        try:
+            with pytest.raises((OSError, MemvidError)):
+                mem.commit()
+        finally:
+            _failpoints.configure(None)
+        mem.rollback()
+        mem.put("kept zebra")  # frame 3: no search in between, so nothing else restarts the working index
+        mem.commit()
+        assert sorted(h.frame_id for h in mem.search("zebra", mode="lex")) == [1, 3]
+        live = mem._lex_for(mem._snapshot)
+        assert live is not None and live.docs == mem.stats().frames == 3  # no trace of frame 2
+        for i in range(12):  # to the next checkpoint, which must carry neither a double nor the dropped frame
+            mem.put(f"turn {i}")
+            mem.commit()
+        assert mem._snapshot.manifest.indexes["lex"]["through"] > 4
+        assert sorted(h.frame_id for h in mem.search("zebra", mode="lex")) == [1, 3]
+    with Memvid.open(path, read_only=True) as reader:
+        assert sorted(h.frame_id for h in reader.search("zebra", mode="lex")) == [1, 3]
+        lex = reader._lex_for(reader._snapshot)
+        assert lex is not None and lex.docs == reader.stats().frames
+
+
 def test_small_commits_do_not_rewrite_the_lexical_index(path: Path) -> None:
     with Memvid.create(path) as mem:
         mem.put_many([f"seed document {i}" for i in range(200)])
