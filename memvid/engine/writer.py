@@ -5,7 +5,10 @@ segment directory, a tombstones block for what it removed, any blocks that
 compaction produced; then fdatasync; then the manifest block and its trailer;
 then fdatasync; then the inactive header slot (a hint, not synced). A crash at
 any point leaves the previous commit intact: whatever follows the last valid
-trailer is a torn tail, ignored by readers and cut off by the next writer.
+trailer is a torn tail, ignored by readers and cut off by the next writer. The
+blocks before the first fdatasync go out in one write, or, for a commit larger
+than :data:`SPILL_BYTES`, in writes of about that size as they are laid out,
+so a commit's memory does not grow with its size.
 
 Compaction is size-tiered, like an LSM tree: a segment's level is
 ``floor(log8(rows))``; when the newest eight segments share a level they are
@@ -57,6 +60,8 @@ from memvid.storage import Storage
 MERGE_WIDTH: Final = 8
 _PARALLEL_BYTES: Final = 2 << 20
 """Below this many payload bytes a commit codes its blocks on the calling thread."""
+SPILL_BYTES: Final = 32 << 20
+"""A commit writes its blocks out whenever this many have gathered in memory (see :class:`Appender`)."""
 
 
 def level_of(rows: int) -> int:
@@ -64,12 +69,32 @@ def level_of(rows: int) -> int:
 
 
 class Appender:
-    """Lays out blocks one after another at aligned offsets, in memory, for one write."""
+    """Lays out blocks one after another at aligned offsets, in memory, for one write.
 
-    def __init__(self, start: int) -> None:
+    With ``spill``, whatever is laid out is handed to it (``spill(offset, data)``, which
+    writes it) whenever :data:`SPILL_BYTES` have gathered, so a commit holds at most that
+    much of its blocks in memory however large it is (a lexical checkpoint of a large
+    capsule, a compaction). Bytes written before the manifest are harmless: until the
+    manifest and trailer land, the file's last commit is its parent's, and recovery drops
+    the tail. :meth:`flush` hands over the rest."""
+
+    def __init__(self, start: int, spill: Callable[[int, bytearray], None] | None = None) -> None:
         self.start = start
         self.pos = start
         self.buf = bytearray()
+        self._spill = spill
+        self._buf_at = start  # the offset of buf's first byte
+
+    def flush(self) -> None:
+        """Hand every byte laid out and not yet handed over to ``spill``."""
+        if self.buf and self._spill is not None:
+            self._spill(self._buf_at, self.buf)
+            self._buf_at += len(self.buf)
+            self.buf = bytearray()
+
+    def _spill_if_full(self) -> None:
+        if len(self.buf) >= SPILL_BYTES:
+            self.flush()
 
     def add(self, kind: BlockKind, payload: bytes, *, compress: bool) -> BlockRef:
         offset = align(self.pos)
@@ -77,6 +102,7 @@ class Appender:
         self.buf += b"\x00" * (offset - self.pos)
         self.buf += block
         self.pos = offset + len(block)
+        self._spill_if_full()
         return BlockRef(offset, len(block), block[48:64])
 
     def add_many(self, kind: BlockKind, payloads: Sequence[bytes], *, compress: bool) -> list[BlockRef]:
@@ -98,6 +124,7 @@ class Appender:
             self.buf += block
             self.pos = offset + len(block)
             refs.append(BlockRef(offset, len(block), block[48:64]))
+            self._spill_if_full()
         return refs
 
     def add_raw(self, data: bytes) -> int:
@@ -208,7 +235,16 @@ class Writer:
     ) -> CommitOutcome:
         head = self.head
         parent = head.manifest
-        app = Appender(head.end)
+        wrote = False
+
+        def spill(offset: int, data: bytearray) -> None:
+            nonlocal wrote
+            if not wrote:
+                failpoint("commit.before_data_write")
+                wrote = True
+            self.storage.write(offset, data)
+
+        app = Appender(head.end, spill)
         segments = list(parent.segments)
         if rows:
             batches = self._write_batches(app, encode_rows(rows, embedding_dim))
@@ -231,9 +267,8 @@ class Writer:
             )
             indexes = self.hook.update(change)
 
-        failpoint("commit.before_data_write")
-        if app.buf:
-            self.storage.write(app.start, bytes(app.buf))
+        app.flush()
+        if wrote:
             failpoint("commit.after_data_write")
             self.storage.sync()
             failpoint("commit.after_data_sync")

@@ -41,7 +41,7 @@ from memvid.engine.writer import IndexChange
 from memvid.format.block import BlockKind, BlockRef
 from memvid.frame import Frame
 from memvid.index.calibration import Calibration, calibrate, needs_calibration
-from memvid.index.lex import FILE_PART_BYTES, SCHEMA_VERSION, LexDoc, LexIndex, LexState, LexWorkspace
+from memvid.index.lex import SCHEMA_VERSION, LexDoc, LexIndex, LexState, LexWorkspace
 from memvid.index.vec import (
     HNSW_MIN_ROWS,
     HnswShape,
@@ -295,19 +295,12 @@ class IndexMaintainer:
         names, fresh = self._lex.checkpoint(base, added, removed, change.next_frame_id)
         files: dict[str, tuple[BlockRef, ...]] = {}
         for name in names:
-            data = fresh(name)  # one file in memory at a time
-            if data is None:
+            pieces = fresh(name)
+            if pieces is None:
                 assert state is not None
                 files[name] = state.files[name]
-            elif len(data) <= FILE_PART_BYTES:
-                files[name] = (change.add_block(BlockKind.LEX_FILE, data),)
-            else:  # in parts, each a block: one block may hold at most 256 MiB
-                view = memoryview(data)
-                files[name] = tuple(
-                    change.add_block(BlockKind.LEX_FILE, bytes(view[i : i + FILE_PART_BYTES]))
-                    for i in range(0, len(data), FILE_PART_BYTES)
-                )
-            del data
+            else:  # a file over FILE_PART_BYTES in parts, each a block: one block may hold at most 256 MiB
+                files[name] = tuple(change.add_block(BlockKind.LEX_FILE, piece) for piece in pieces)
         docs = parent.manifest.frames_live + len(change.rows) - len(change.dead)
         return LexState(files=files, docs=docs, through=change.next_frame_id)
 

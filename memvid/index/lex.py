@@ -221,6 +221,17 @@ def _text_size(docs: Sequence[LexDoc]) -> int:
     return sum(len(d.text) + len(d.title or "") for d in docs)
 
 
+def _pieces(path: Path) -> Iterator[bytes]:
+    """The file at ``path`` in pieces of :data:`FILE_PART_BYTES` (one, empty, for an empty file)."""
+    with path.open("rb") as f:
+        piece = f.read(FILE_PART_BYTES)
+        yield piece
+        while len(piece) == FILE_PART_BYTES:
+            piece = f.read(FILE_PART_BYTES)
+            if piece:
+                yield piece
+
+
 def _write(index: tantivy.Index, added: Sequence[LexDoc], removed: Sequence[int]) -> None:
     """One tantivy commit; merges finish before it returns, so the files are stable."""
     _finish(_open_writer(index, len(added), _text_size(added)), index, added, removed)
@@ -331,10 +342,11 @@ class LexWorkspace:
         added: Sequence[LexDoc],
         removed: Sequence[int],
         through: int,
-    ) -> tuple[list[str], Callable[[str], bytes | None]]:
+    ) -> tuple[list[str], Callable[[str], Iterator[bytes] | None]]:
         """Add the commit's own frames, delete ``removed``, and return every file of the
-        index, with a function that reads one the base checkpoint does not already hold
-        (``None`` for one it holds): one file in memory at a time.
+        index, with a function that reads one the base checkpoint does not already hold in
+        pieces of :data:`FILE_PART_BYTES` (``None`` for a file the base holds): a checkpoint
+        holds one piece in memory at a time, however large the index.
 
         ``base`` is what :meth:`catch_up` takes, for the commit's parent: the frames the
         directory lacks before the commit's own are indexed in the same tantivy commit (one
@@ -353,12 +365,12 @@ class LexWorkspace:
         names = _live_files(directory)
         base_files = self._base_files
 
-        def fresh(name: str) -> bytes | None:
+        def pieces(name: str) -> Iterator[bytes] | None:
             if name in base_files and name != "meta.json":
                 return None
-            return (directory / name).read_bytes()
+            return _pieces(directory / name)
 
-        return names, fresh
+        return names, pieces
 
     def confirm(self, state: LexState) -> None:
         """The capsule committed the checkpoint ``state``, which the directory now is

@@ -52,7 +52,7 @@ class Storage(Protocol):
         """Up to ``length`` bytes at ``offset``; shorter only at the end of the storage."""
         ...
 
-    def write(self, offset: int, data: bytes) -> None:
+    def write(self, offset: int, data: bytes | bytearray) -> None:
         """Write ``data`` at ``offset`` (not durable until :meth:`sync`)."""
         ...
 
@@ -109,7 +109,7 @@ class MemoryStorage(_Poison):
     def read(self, offset: int, length: int) -> bytes:
         return bytes(self.data[offset : offset + length])
 
-    def write(self, offset: int, data: bytes) -> None:
+    def write(self, offset: int, data: bytes | bytearray) -> None:
         def op() -> None:
             if offset > len(self.data):
                 self.data.extend(b"\x00" * (offset - len(self.data)))
@@ -201,7 +201,7 @@ class FileStorage(_Poison):
             length -= len(chunk)
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
-    def write(self, offset: int, data: bytes) -> None:
+    def write(self, offset: int, data: bytes | bytearray) -> None:
         def op() -> None:
             view = memoryview(data)
             pos = offset

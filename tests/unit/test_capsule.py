@@ -546,3 +546,44 @@ def test_heavy_commits_give_freed_memory_back(tmp_path: Path, monkeypatch: pytes
         mem.put_many([os.urandom(512).hex() for _ in range(1000)])  # 1 MB of hex: ~0.5 MB compressed
         mem.commit()
         assert calls == [1]
+
+
+def test_a_large_commit_writes_its_blocks_as_they_gather(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import memvid.engine.writer as writer_module
+    from memvid import _failpoints
+    from memvid.storage import FileStorage
+
+    monkeypatch.setattr(writer_module, "SPILL_BYTES", 16 << 10)
+    writes: list[int] = []
+    real_write = FileStorage.write
+
+    def counting(self: FileStorage, offset: int, data: bytes | bytearray) -> None:
+        writes.append(len(data))
+        real_write(self, offset, data)
+
+    monkeypatch.setattr(FileStorage, "write", counting)
+    texts = [f"note {i}: " + " ".join(f"w{(i * 7 + j) % 997}" for j in range(60)) for i in range(3000)]
+    with Memvid.create(path) as mem:
+        mem.put("before")
+        mem.commit()
+        writes.clear()
+        mem.put_many(texts)
+        mem.commit()
+        # Several data writes of about SPILL_BYTES (blocks, lexical index files), then the manifest's.
+        assert len(writes) > 4 and max(writes[:-1]) < (16 << 10) + (1 << 20)
+        assert mem.get(1234).text == texts[1233]
+        assert mem.verify().ok
+    # A write that fails half way through a commit: the capsule stays at its parent.
+    with Memvid.open(path) as mem:
+        mem.put_many(texts[:2000])
+        _failpoints.configure("storage.write=oserror@3")
+        try:
+            with pytest.raises((OSError, MemvidError)):
+                mem.commit()
+        finally:
+            _failpoints.configure(None)
+        mem.close(commit=False)
+    with Memvid.open(path, read_only=True) as reader:
+        assert reader.stats().frames == 3001
+        assert reader.verify().ok
+        assert [h.frame_id for h in reader.search("note 2999", mode="lex", limit=1)] == [3000]

@@ -620,9 +620,9 @@ def test_merges_stop_where_a_segment_index_would_not_fit_in_a_block(
 
 
 def test_large_lexical_index_files_are_stored_in_parts(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import memvid.index as index_module
+    import memvid.index.lex as lex_module
 
-    monkeypatch.setattr(index_module, "FILE_PART_BYTES", 1000)
+    monkeypatch.setattr(lex_module, "FILE_PART_BYTES", 1000)  # and read in pieces of that size
     with Memvid.create(path) as mem:
         mem.put_many([f"document {i} about topic{i % 50} and word{i}" for i in range(3000)])
         mem.commit()
