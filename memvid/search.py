@@ -25,10 +25,12 @@ from __future__ import annotations
 
 import bisect
 import enum
+import functools
 import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent import futures
 from dataclasses import dataclass, replace
 from typing import Any, Final, overload
 
@@ -36,9 +38,11 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
+from memvid._threads import thread_pool
 from memvid._time import TimeLike, to_us
+from memvid.engine.manifest import BatchEntry
 from memvid.engine.snapshot import BatchRows, Snapshot, _filter_mask
-from memvid.errors import InvalidInputError
+from memvid.errors import CorruptCapsuleError, InvalidInputError
 from memvid.filters import Predicate, compile_where, where_key
 from memvid.frame import Frame, check_tags
 from memvid.fusion import FUSIONS, Fusion, calibration, fuse
@@ -116,36 +120,59 @@ class SearchRequestBuilder:
         return self._request
 
 
-class _HitFrames:
-    """The whole frames of one search's hits, built on first use, for every hit at once (one
-    read per batch), from the decoded batches the hits were read from: most callers never look
-    past a hit's own fields, and a caller that does, such as an adapter, usually reads them all.
+class _HitRows:
+    """Where one search's hits live, shared by its hits: each hit's batch and row, found for
+    every hit at once (one read per batch) the first time any hit reads a field, and the
+    whole frames, built the first time any hit asks for its :attr:`Hit.frame`. A caller that
+    reads ids and scores only, such as a pipeline handing ids on, reads no batch: at a million
+    frames a hit's batch is rarely cached, and reading one (a ~1.6 MB block checked and
+    decompressed whole) took ~4 ms.
 
-    Hits are read from batches whose vectors may not be decoded (see
-    :class:`~memvid.engine.snapshot.BatchRows`); those are read again whole for the frames,
-    and, so that frames still work once the capsule is closed, before it closes."""
+    Hits must work after the capsule is closed, so what was not read yet is read before it
+    closes (:meth:`settle`). Batches are read without their vectors (see
+    :class:`~memvid.engine.snapshot.BatchRows`); the frames read those again whole."""
 
-    __slots__ = ("__weakref__", "_frames", "_located", "_lock", "_snapshot")
+    __slots__ = ("__weakref__", "_frames", "_located", "_lock", "_scored", "_snapshot")
 
-    def __init__(self, snapshot: Snapshot, located: dict[int, tuple[BatchRows, int]]) -> None:
+    def __init__(self, snapshot: Snapshot, scored: list[tuple[int, float]]) -> None:
         self._snapshot = snapshot
-        self._located = located
+        self._scored = scored
+        self._located: dict[int, tuple[BatchRows, int]] | None = None
         self._frames: dict[int, Frame] | None = None
         self._lock = threading.Lock()
-        if any(not rows.complete for rows, _ in located.values()):
-            snapshot.reader.hold_until_close(self)
+        snapshot.reader.hold_until_close(self)
+
+    def row(self, frame_id: int) -> tuple[BatchRows, int]:
+        """``frame_id``'s batch and row (every hit's, read at the first call)."""
+        located = self._located
+        if located is None:
+            with self._lock:
+                located = self._locate()
+        found = located.get(frame_id)
+        if found is None:  # the retrievers only name frames of this commit, unless an index is forged
+            raise CorruptCapsuleError(f"a search index names frame {frame_id}, which this commit does not hold")
+        return found
 
     def settle(self) -> None:
-        """Build the frames now (the capsule is about to close)."""
+        """Read what the hits may still ask for (the capsule is about to close)."""
         with self._lock:
-            self._build()
+            located = self._locate()
+            if any(not rows.complete for rows, _ in located.values()):
+                self._build()
 
     def get(self, frame_id: int) -> Frame:
         with self._lock:
+            self._locate()
             return self._build()[frame_id]
+
+    def _locate(self) -> dict[int, tuple[BatchRows, int]]:
+        if self._located is None:
+            self._located = _locate(self._snapshot, self._scored)
+        return self._located
 
     def _build(self) -> dict[int, Frame]:
         if self._frames is None:
+            assert self._located is not None
             by_batch: dict[int, tuple[BatchRows, list[int]]] = {}
             for rows, row in self._located.values():
                 by_batch.setdefault(id(rows), (rows, []))[1].append(row)
@@ -210,41 +237,21 @@ class Hit:
     the first time any hit of the search asks for it. Both work after the capsule is
     closed. Two hits are equal when their fields other than ``frame`` are. Read-only.
 
-    A search finds each hit's row in a batch it has already read; the row's fields (``uri``,
-    ``title``, ``time``, ``tags``, ``kind``) become Python objects the first time one of
-    them is read, from that batch (so a caller that reads ids and scores, such as a
-    pipeline or a benchmark against a bare index, does not pay for them)."""
+    A hit's fields (``uri``, ``title``, ``time``, ``tags``, ``kind``) are read from its
+    frame's batch the first time one of them (or the snippet) is read, every hit's batch of
+    the search at once; a caller that reads ids and scores only, such as a pipeline or a
+    benchmark against a bare index, reads no batch."""
 
-    __slots__ = (
-        "_frame_id",
-        "_frames",
-        "_maker",
-        "_ranks",
-        "_retrievers",
-        "_row",
-        "_rows",
-        "_score",
-        "_snip",
-        "_values",
-    )
+    __slots__ = ("_frame_id", "_maker", "_ranks", "_retrievers", "_score", "_snip", "_values", "_where")
 
     def __init__(
-        self,
-        score: float,
-        frame_id: int,
-        rows: BatchRows,
-        row: int,
-        ranks: _Ranks,
-        maker: _SnippetMaker | None,
-        frames: _HitFrames,
+        self, score: float, frame_id: int, where: _HitRows, ranks: _Ranks, maker: _SnippetMaker | None
     ) -> None:
         self._score = score
         self._frame_id = frame_id
-        self._rows = rows
-        self._row = row
+        self._where = where
         self._ranks = ranks
         self._maker = maker
-        self._frames = frames
         self._values: tuple[str | None, str | None, Any, dict[str, str], str | None] | None = None
         self._retrievers: dict[str, int] | None = None
         self._snip: _SnippetValue | None = None if maker is not None else _NO_SNIPPET
@@ -260,7 +267,7 @@ class Hit:
     def _row_values(self) -> tuple[str | None, str | None, Any, dict[str, str], str | None]:
         values = self._values
         if values is None:  # two threads may both read them; they get equal values
-            rows, row = self._rows, self._row
+            rows, row = self._where.row(self._frame_id)
             uri, title, kind = rows.string("uri", row), rows.string("title", row), rows.string("kind", row)
             values = self._values = (uri, title, rows.time(row), rows.tags(row), kind)
         return values
@@ -297,7 +304,8 @@ class Hit:
         value = self._snip
         if value is None:  # two threads may both make it; they get equal values
             assert self._maker is not None
-            value = self._snip = self._maker.make(self._rows.string("text", self._row) or "")
+            rows, row = self._where.row(self._frame_id)
+            value = self._snip = self._maker.make(rows.string("text", row) or "")
         return value
 
     @property
@@ -313,7 +321,7 @@ class Hit:
     @property
     def frame(self) -> Frame:
         """The whole frame: metadata, payload, checksum, embedding and the fields above."""
-        return self._frames.get(self._frame_id)
+        return self._where.get(self._frame_id)
 
     def _fields(self) -> tuple[Any, ...]:
         return (
@@ -399,7 +407,7 @@ class _Filters:
 
     @property
     def any(self) -> bool:
-        return any(
+        return self is not _NO_FILTERS and any(
             v is not None
             for v in (
                 self.where,
@@ -414,7 +422,22 @@ class _Filters:
         )
 
 
+_NO_FILTERS: Final = _Filters(None, None, None, None, None, None, None)
+
+
 def _filters(request: SearchRequest) -> _Filters:
+    if (
+        request.kind is None
+        and not request.tags
+        and request.uri_prefix is None
+        and request.since is None
+        and request.until is None
+        and request.created_since is None
+        and request.created_until is None
+        and request.where is None
+    ):
+        return _NO_FILTERS  # most searches: one shared value, not nine fields made and checked each time
+
     def us(value: TimeLike | None, name: str) -> int | None:
         return None if value is None else to_us(value, field=name)
 
@@ -431,10 +454,15 @@ def _filters(request: SearchRequest) -> _Filters:
     )
 
 
+_MODES: Final[Mapping[object, SearchMode]] = {m.value: m for m in SearchMode}
+"""``SearchMode(value)`` as a dict lookup (the enum's call costs a microsecond a search; a
+member hashes and compares as its value, so members are found too)."""
+
+
 def check_request(request: SearchRequest) -> tuple[SearchMode, _Filters]:
     try:
-        mode = SearchMode(request.mode)
-    except ValueError:
+        mode = _MODES[request.mode]
+    except (KeyError, TypeError):
         raise InvalidInputError(f"mode must be one of lex, vec, hybrid, auto; not {request.mode!r}") from None
     if isinstance(request.limit, bool) or not isinstance(request.limit, int) or request.limit < 1:
         raise InvalidInputError(f"limit must be a positive int, not {request.limit!r}")
@@ -478,8 +506,12 @@ def run_search(
     vector: npt.NDArray[np.float32] | None = None
     count = depth if mode == SearchMode.HYBRID else request.limit
     if mode in (SearchMode.LEX, SearchMode.HYBRID):
-        ranked["lex"] = _lex(snapshot, lex_for, request.query or "", filters, count)
-    if mode in (SearchMode.VEC, SearchMode.HYBRID):
+        lexical = _lex(snapshot, lex_for, request.query or "", filters, count)
+        if mode == SearchMode.HYBRID and _side_by_side(snapshot, request):
+            vector, ranked = _hybrid_side_by_side(snapshot, lexical, request, embed_query, filters, count)
+        else:
+            ranked["lex"] = lexical()
+    if mode == SearchMode.VEC or (mode == SearchMode.HYBRID and "vec" not in ranked):
         vector = _query_vector(request, embed_query, snapshot.manifest.embedding_dim or 0)
         ranked["vec"] = _vec(snapshot, vector, filters, count)
     scored = _fuse(snapshot, ranked, request, vector) if mode == SearchMode.HYBRID else ranked[mode.value]
@@ -490,15 +522,52 @@ def run_search(
     return SearchResults(hits=tuple(hits), mode=mode, took_ms=(time.perf_counter() - started) * 1000)
 
 
+SIDE_BY_SIDE_FRAMES: Final = 500_000
+"""A hybrid search over at least this many live frames runs its lexical search on another
+thread while this one searches the vectors (tantivy and usearch both release the GIL). Below
+it the two take a fraction of a millisecond each, less than handing one to a thread costs."""
+
+
+def _side_by_side(snapshot: Snapshot, request: SearchRequest) -> bool:
+    """Whether a hybrid search runs its two retrievers at once: when the vector side embeds the
+    query (milliseconds of model time the lexical search can hide behind), or when the capsule
+    is large enough for both searches to take milliseconds."""
+    return request.vector is None or snapshot.manifest.frames_live >= SIDE_BY_SIDE_FRAMES
+
+
+def _hybrid_side_by_side(
+    snapshot: Snapshot,
+    lexical: Callable[[], list[tuple[int, float]]],
+    request: SearchRequest,
+    embed_query: Callable[[str], npt.NDArray[np.float32]] | None,
+    filters: _Filters,
+    count: int,
+) -> tuple[npt.NDArray[np.float32], dict[str, list[tuple[int, float]]]]:
+    """The query vector and both retrievers' rankings, the lexical search on the search pool
+    while this thread embeds the query and searches the vectors. The lexical search has
+    finished when this returns, whichever side fails (the vector side's error wins)."""
+    pending = thread_pool("search").submit(lexical)
+    try:
+        vector = _query_vector(request, embed_query, snapshot.manifest.embedding_dim or 0)
+        by_vector = _vec(snapshot, vector, filters, count)
+    except BaseException:
+        futures.wait([pending])
+        raise
+    return vector, {"lex": pending.result(), "vec": by_vector}
+
+
 def _lex(
     snapshot: Snapshot, lex_for: Callable[[Snapshot], LexIndex | None], query: str, f: _Filters, limit: int
-) -> list[tuple[int, float]]:
+) -> Callable[[], list[tuple[int, float]]]:
+    """The lexical search, ready to run: the index is opened (or caught up, on a writer) and
+    the filters resolved here, on the caller's thread; the search itself may run on another."""
     index = lex_for(snapshot)
     if index is None:
-        return []
+        return list
     live = snapshot.manifest.frames_live
+    dead = snapshot.dead
     if not f.any:
-        return index.search(query, limit, dead=snapshot.dead, live=live)
+        return functools.partial(index.search, query, limit, dead=dead, live=live)
     lex_filters = LexFilters(
         kind=f.kind,
         tags=f.tags,
@@ -509,7 +578,7 @@ def _lex(
         created_until_us=f.created_until_us,
     )
     allowed = _allowed_set(snapshot, f) if f.where is not None else None
-    return index.search(query, limit, lex_filters, dead=snapshot.dead, allowed=allowed, live=live)
+    return functools.partial(index.search, query, limit, lex_filters, dead=dead, allowed=allowed, live=live)
 
 
 def _query_vector(
@@ -628,19 +697,44 @@ def _hits(
     ranked: dict[str, list[tuple[int, float]]],
     request: SearchRequest,
 ) -> list[Hit]:
-    """Hits on the rows of the cached batches that hold them. Their fields wait for their first
-    read, the snippets for :attr:`Hit.snippet`, the whole frames for :attr:`Hit.frame`."""
+    """Hits whose fields wait for their first read (then every hit's batch is read), the
+    snippets for :attr:`Hit.snippet`, the whole frames for :attr:`Hit.frame`."""
     width = request.snippet_chars
     maker = _SnippetMaker(request.query, width) if width else None
-    located = snapshot.rows_by_id([fid for fid, _ in scored], vectors=False)
-    frames = _HitFrames(snapshot, located)
+    where = _HitRows(snapshot, scored)
     ranks = _Ranks(ranked)
-    hits = []
-    for fid, score in scored:
-        found = located.get(fid)
-        if found is not None:
-            hits.append(Hit(score, fid, found[0], found[1], ranks, maker, frames))
-    return hits
+    return [Hit(score, fid, where, ranks, maker) for fid, score in scored]
+
+
+def _batch_table(snapshot: Snapshot) -> tuple[list[int], list[BatchEntry]]:
+    """Every frames batch of ``snapshot`` and its first frame id, in id order, made once per
+    snapshot: a hit's batch is then one bisection (``Snapshot.rows_by_id`` finds the segment,
+    then its directory, then the batch: ~0.4 us more a hit)."""
+    table = snapshot.extras.get("hit-batches")
+    if table is None:
+        entries = list(snapshot.batch_entries())
+        table = snapshot.extras["hit-batches"] = ([e.first_id for e in entries], entries)
+    result: tuple[list[int], list[BatchEntry]] = table
+    return result
+
+
+def _locate(snapshot: Snapshot, scored: list[tuple[int, float]]) -> dict[int, tuple[BatchRows, int]]:
+    """Each scored frame's batch (read without its vectors) and row; ids the snapshot does not
+    hold are left out."""
+    firsts, entries = _batch_table(snapshot)
+    located: dict[int, tuple[BatchRows, int]] = {}
+    read: dict[int, BatchRows] = {}  # hits often share batches: each is fetched once
+    for fid, _ in scored:
+        j = bisect.bisect_right(firsts, fid) - 1
+        if j < 0 or fid > entries[j].last_id:
+            continue
+        rows = read.get(j)
+        if rows is None:
+            rows = read[j] = snapshot.rows(entries[j], vectors=False)
+        row = rows.row_of(fid)
+        if row is not None:
+            located[fid] = (rows, row)
+    return located
 
 
 _ANALYZER: Any = None

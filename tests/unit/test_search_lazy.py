@@ -101,7 +101,9 @@ def test_hit_frames_from_batches_read_without_vectors(path: Path) -> None:
         expected = {f.id: f.to_dict() for f in mem.frames()}
     with Memvid.open(path, read_only=True) as mem:
         early = mem.search("tea coffee cells", mode="lex", limit=20)
-        located = early[0]._frames._located.values()
+        assert early[0]._where._located is None  # no hit's field read yet: no batch read for them
+        assert early[0].uri is None and early[-1]._where._located is not None  # one read locates every hit
+        located = early[0]._where._located.values()
         assert len({id(rows) for rows, _ in located}) == 2
         assert all(not rows.complete for rows, _ in located)  # the hits did not decode the vectors
         dropped = mem.search("valley", mode="lex")
