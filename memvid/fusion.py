@@ -44,7 +44,10 @@ sets of the benchmark, features of the two lists (the z-gap of each top score, o
 of the top tens) predict which retriever wins a query weakly and with a sign that
 changes from set to set; the vector clarity correlates with it positively on all three
 (+0.17, +0.31, +0.14), and the rule has no constant to fit. Pseudo-queries made of a
-frame's own words were tried for a per-capsule weight and favour BM25 everywhere.
+frame's own words were tried for a per-capsule weight and favour BM25 everywhere. Vector
+pseudo-relevance feedback and corroboration (``min(lex, vec)`` in place of ``lex``) were tried
+after it (``benchmarks/fusion_study.py``): what they gain on MS MARCO and DBpedia they lose on
+SciFact, and corroboration loses rare-word lookups that only BM25 finds.
 """
 
 from __future__ import annotations
