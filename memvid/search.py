@@ -699,6 +699,8 @@ def _hits(
 ) -> list[Hit]:
     """Hits whose fields wait for their first read (then every hit's batch is read), the
     snippets for :attr:`Hit.snippet`, the whole frames for :attr:`Hit.frame`."""
+    if not scored:
+        return []
     width = request.snippet_chars
     maker = _SnippetMaker(request.query, width) if width else None
     where = _HitRows(snapshot, scored)

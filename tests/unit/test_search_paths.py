@@ -197,3 +197,13 @@ def test_hits_read_no_batch_until_a_field_is_read_and_a_forged_id_is_corrupt(
         assert forged[0].tags == hits[0].tags
         with pytest.raises(CorruptCapsuleError, match="frame 1000000"):
             _ = forged[1].uri
+
+
+def test_a_search_without_hits_leaves_nothing_for_close_to_read(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _capsule(path, monkeypatch)
+    with Memvid.open(path, read_only=True) as mem:
+        waiting = mem._state().reader._until_close
+        empty = mem.search("nowhere", mode="lex")
+        assert len(empty) == 0 and len(waiting) == 0
+        found = mem.search("tea", mode="lex")
+        assert len(found) and len(waiting) == 1  # read at close, if no field was read before
