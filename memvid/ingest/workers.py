@@ -7,7 +7,7 @@
                     |  each source is read by
                     +--> a helper process (up to 64 queued each), or
                     +--> the calling process itself, when every helper is full
-                         and it has worked (read + written) no longer than a helper
+                         and reading it would not leave the caller last
 
 ``workers=N`` means N processes read: the calling process, which also writes,
 and ``N - 1`` helpers, so N workers keep N cores busy without a process
@@ -22,11 +22,15 @@ must leave the caller as much again to read ahead, or it would wait on the
 helper. At the end a deep queue would leave the caller waiting alone: once
 every source is found, a helper is only topped up to its share of what is left.
 
-The caller also writes every result, so reading whenever the next result is not
-ready would give it more than its share: it reads only while the seconds it has
-spent reading and writing are no more than a helper's (each result carries the
-time its helper spent on it), and otherwise waits. A helper's results pipe is
-widened to 1 MiB so that it never blocks while the caller is busy committing.
+The caller also writes every result. While sources are still being found, it
+reads whenever the next result is not ready (waiting would leave a core idle,
+and what it reads ahead the helpers need not). Once every source is found, it
+reads only while that leaves it no more to do by the end than a helper: the
+seconds each has spent (each result carries its helper's), what the helpers have
+queued, what nobody has yet, and what the caller still writes, at a helper's
+recent seconds per source (:func:`_caller_reads`); otherwise it waits. A
+helper's results pipe is widened to 1 MiB so that it never blocks while the
+caller is busy committing.
 
 A helper is ``python -c`` running :func:`serve`, started once per run. It
 imports ``memvid.ingest`` without running ``memvid/__init__.py`` (which imports
@@ -263,6 +267,7 @@ class _Helpers:
         self.todo: collections.deque[_Slot] = collections.deque()
         self.boot_failures = 0
         self.work = 0.0  # seconds the helpers spent reading, all together
+        self.per_source = 0.0  # a helper's recent seconds per source (a moving average)
 
     @property
     def ready(self) -> bool:
@@ -297,6 +302,7 @@ class _Helpers:
                     continue
                 seq, result, seconds = message
                 self.work += seconds
+                self.per_source = seconds if not self.per_source else 0.9 * self.per_source + 0.1 * seconds
                 slot = helper.queue.popleft()
                 assert slot.seq == seq, (slot.seq, seq)
                 slot.result, slot.done = result, True
@@ -322,6 +328,23 @@ class _Helpers:
             helper.stop(kill=kill)
 
 
+def _caller_reads(helpers: _Helpers, work: float, to_write: float, n: int) -> bool:
+    """Once every source is found: whether the caller should read the next source nobody has.
+
+    By the end, the caller will have spent ``work`` seconds, plus ``to_write`` (writing what is
+    in flight), plus what it still reads (``x``); the ``n`` helpers, what they spent, what they
+    have queued and the rest of what nobody has. Each unread source is taken to cost a helper's
+    recent seconds per source. The two come out even when ``x`` is
+    ``(helpers + queued + unassigned - n * (work + to_write)) / (n + 1)``; the caller reads the
+    next source while that leaves at least half a source for it. (Before every source is found
+    there is more to come, and the caller reads whenever it would otherwise wait.)"""
+    per = helpers.per_source
+    queued = sum(len(h.queue) for h in helpers.helpers) * per
+    unassigned = len(helpers.todo) * per
+    share = (helpers.work + queued + unassigned - n * (work + to_write)) / (n + 1)
+    return share >= per / 2
+
+
 def prepared_in_order(
     items: Iterator[Item],
     already_in: Callable[[Source], bool],
@@ -344,6 +367,7 @@ def prepared_in_order(
     mine: collections.deque[_Slot] = collections.deque()  # standard input: its bytes stay here
     in_flight_bytes = 0
     work = 0.0  # seconds the caller spent reading and writing
+    writing, written = 0.0, 0  # of which writing, and how many results
     embedders: dict[Any, Any] = {}  # the caller's own copy of the embedder, if it embeds what it reads
     seq = 0
     exhausted = False
@@ -374,7 +398,10 @@ def prepared_in_order(
                 started = time.perf_counter()
                 yield head.item, head.result
                 if helpers.ready:
-                    work += time.perf_counter() - started  # the writer's share of the caller's time
+                    spent = time.perf_counter() - started  # the writer's share of the caller's time
+                    work += spent
+                    writing += spent
+                    written += 1
             if not window:
                 if exhausted:
                     break
@@ -383,9 +410,15 @@ def prepared_in_order(
             if window[0].done:
                 continue
             # The head is with a helper: the caller reads the first source nobody has rather than
-            # wait, unless it has already worked more than a helper (it also writes, so sharing the
-            # reading evenly would leave the helpers idle at the end while it writes and commits).
-            if mine or (helpers.todo and (not helpers.ready or work <= helpers.work / (workers - 1))):
+            # wait, unless that would leave it more to do than a helper by the end (see _caller_reads).
+            if mine or (
+                helpers.todo
+                and (
+                    not helpers.ready
+                    or not exhausted
+                    or _caller_reads(helpers, work, len(window) * writing / max(1, written), workers - 1)
+                )
+            ):
                 slot = (mine or helpers.todo).popleft()
                 assert isinstance(slot.item, Source)
                 started = time.perf_counter()

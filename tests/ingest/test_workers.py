@@ -9,6 +9,7 @@ import sys
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -288,3 +289,25 @@ def test_workers_embed_what_they_read(tmp_path: Path, monkeypatch: pytest.Monkey
     else:  # helpers embed what they read, and the caller what it read; the commits embed nothing
         assert pids - {os.getpid()}
         assert sum(int(n) for _, n in calls[: -len(frames)]) == len(frames)
+
+
+def test_the_caller_reads_while_that_leaves_it_no_later_than_the_helpers() -> None:
+    from types import SimpleNamespace
+
+    from memvid.ingest.workers import _caller_reads
+
+    def helpers(work: float, queued: int, todo: int, per: float = 0.01) -> Any:
+        return SimpleNamespace(
+            work=work, per_source=per, helpers=[SimpleNamespace(queue=[None] * queued)], todo=[None] * todo
+        )
+
+    # Ahead of the helper by 0.1 s so far, but the helper has 0.3 s queued and 0.2 s nobody has:
+    # reading ~0.2 s of it evens them out, so the caller reads (the old rule made it wait).
+    assert _caller_reads(helpers(1.0, 30, 20), work=1.1, to_write=0.0, n=1)
+    # The same, but the caller still has 0.4 s of writing ahead: the helper takes the rest.
+    assert not _caller_reads(helpers(1.0, 30, 20), work=1.1, to_write=0.4, n=1)
+    # Ahead by a quarter of a source with one source left: the helper reads it.
+    assert not _caller_reads(helpers(1.0, 0, 1), work=1.005, to_write=0.0, n=1)
+    # Two helpers share what is left: the caller's share is a third of it.
+    assert _caller_reads(helpers(2.0, 10, 30), work=1.0, to_write=0.0, n=2)
+    assert not _caller_reads(helpers(2.0, 10, 30), work=1.3, to_write=0.0, n=2)
