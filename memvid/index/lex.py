@@ -46,9 +46,11 @@ DEFAULT_FIELDS: Final = ["text"]
 _HEAP_MIN: Final = 15_000_000  # tantivy's minimum arena per indexing thread
 _HEAP_MAX: Final = 256_000_000
 _HEAP_PER_TEXT_BYTE: Final = 12
-FILE_PART_BYTES: Final = 64 << 20
-"""A tantivy file larger than this is stored as several blocks (a merged segment's postings
-of a million documents can pass the 256 MiB block limit)."""
+FILE_PART_BYTES: Final = 16 << 20
+"""A tantivy file larger than this is stored as several blocks of this size (the last one
+smaller): a merged segment's postings of a million documents can pass the 256 MiB block limit,
+and a checkpoint holds one part at a time in memory. Capsules written before 2026-12-04 cut
+parts at 64 MiB; readers take parts of any size."""
 MAX_FILE_PARTS: Final = 1 << 16
 _ALLOWED_AS_QUERY: Final = 4096  # an allowed-id set up to this size becomes a query clause
 _AND_NOT: Final = re.compile(r"\s+AND\s+NOT\s+")
