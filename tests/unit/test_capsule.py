@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -548,9 +549,10 @@ def test_heavy_commits_give_freed_memory_back(tmp_path: Path, monkeypatch: pytes
         assert calls == [1]
 
 
-def test_a_large_commit_writes_its_blocks_as_they_gather(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_large_commit_writes_its_blocks_as_they_gather(
+    path: Path, monkeypatch: pytest.MonkeyPatch, failing_commit: Callable[[Memvid, str], None]
+) -> None:
     import memvid.engine.writer as writer_module
-    from memvid import _failpoints
     from memvid.storage import FileStorage
 
     monkeypatch.setattr(writer_module, "SPILL_BYTES", 16 << 10)
@@ -576,12 +578,7 @@ def test_a_large_commit_writes_its_blocks_as_they_gather(path: Path, monkeypatch
     # A write that fails half way through a commit: the capsule stays at its parent.
     with Memvid.open(path) as mem:
         mem.put_many(texts[:2000])
-        _failpoints.configure("storage.write=oserror@3")
-        try:
-            with pytest.raises((OSError, MemvidError)):
-                mem.commit()
-        finally:
-            _failpoints.configure(None)
+        failing_commit(mem, "storage.write=oserror@3")
         mem.close(commit=False)
     with Memvid.open(path, read_only=True) as reader:
         assert reader.stats().frames == 3001

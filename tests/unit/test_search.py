@@ -7,7 +7,7 @@ import hashlib
 import itertools
 import random
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -405,11 +405,9 @@ def test_frames_committed_between_checkpoints_are_indexed_as_they_commit_not_rea
 
 
 def test_a_commit_that_fails_leaves_no_trace_in_the_writers_lexical_index(
-    path: Path, monkeypatch: pytest.MonkeyPatch
+    path: Path, monkeypatch: pytest.MonkeyPatch, failing_commit: Callable[[Memvid, str], None]
 ) -> None:
     import memvid.index as index_module
-    from memvid import _failpoints
-    from memvid.errors import MemvidError
 
     monkeypatch.setattr(index_module, "CHECKPOINT_FRAMES", 10)
     with Memvid.create(path) as mem:
@@ -417,21 +415,11 @@ def test_a_commit_that_fails_leaves_no_trace_in_the_writers_lexical_index(
         mem.commit()
         assert mem.search("checkpoint", mode="lex").hits  # the working index is live and in step
         mem.put("lost zebra")
-        _failpoints.configure("commit.before_data_write=oserror")
-        try:
-            with pytest.raises((OSError, MemvidError)):
-                mem.commit()
-        finally:
-            _failpoints.configure(None)
+        failing_commit(mem, "commit.before_data_write=oserror")
         mem.commit()  # again, the same frame: it must be indexed once, not twice or not at all
         assert [h.frame_id for h in mem.search("zebra", mode="lex")] == [1]
         mem.put("dropped zebra")
-        _failpoints.configure("commit.before_data_write=oserror")
-        try:
-            with pytest.raises((OSError, MemvidError)):
-                mem.commit()
-        finally:
-            _failpoints.configure(None)
+        failing_commit(mem, "commit.before_data_write=oserror")
         mem.rollback()
         mem.put("kept zebra")  # frame 3: no search in between, so nothing else restarts the working index
         mem.commit()

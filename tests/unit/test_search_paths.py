@@ -55,11 +55,8 @@ def _hits(mem: Any, **request: Any) -> list[tuple[Any, ...]]:
     return [(h.frame_id, h.score, h.uri, h.snippet, dict(h.retrievers)) for h in mem.search(**request)]
 
 
-@pytest.mark.parametrize("fusion", ["adaptive", "rrf", "weighted"])
-def test_hybrid_retrievers_side_by_side_equal_one_after_the_other(
-    path: Path, monkeypatch: pytest.MonkeyPatch, fusion: str
-) -> None:
-    vectors = _capsule(path, monkeypatch)
+def _lex_search_threads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of the threads every later ``LexIndex.search`` runs on, in order."""
     threads: list[str] = []
     search = LexIndex.search
 
@@ -68,6 +65,15 @@ def test_hybrid_retrievers_side_by_side_equal_one_after_the_other(
         return search(self, *args, **kwargs)
 
     monkeypatch.setattr(LexIndex, "search", recording)
+    return threads
+
+
+@pytest.mark.parametrize("fusion", ["adaptive", "rrf", "weighted"])
+def test_hybrid_retrievers_side_by_side_equal_one_after_the_other(
+    path: Path, monkeypatch: pytest.MonkeyPatch, fusion: str
+) -> None:
+    vectors = _capsule(path, monkeypatch)
+    threads = _lex_search_threads(monkeypatch)
     requests: list[dict[str, Any]] = [
         {"query": query, "vector": vectors[i], "mode": "hybrid", "fusion": fusion, "limit": limit, **filters}
         for i, (query, limit) in enumerate([("tea", 5), ("green milk", 10), ("coffee OR leaf", 3), ("bean", 50)])
@@ -89,14 +95,7 @@ def test_a_hybrid_search_that_embeds_its_query_runs_the_lexical_search_beside_it
 ) -> None:
     """Below the size threshold, the lexical search still hides behind the query's embedding."""
     vectors = _capsule(path, monkeypatch)
-    threads: list[str] = []
-    search = LexIndex.search
-
-    def recording(self: LexIndex, *args: Any, **kwargs: Any) -> list[tuple[int, float]]:
-        threads.append(threading.current_thread().name)
-        return search(self, *args, **kwargs)
-
-    monkeypatch.setattr(LexIndex, "search", recording)
+    threads = _lex_search_threads(monkeypatch)
     with Memvid.open(path, read_only=True) as mem:
         snapshot = mem._state()
         embed = {"tea": vectors[7]}
