@@ -8,7 +8,9 @@ any point leaves the previous commit intact: whatever follows the last valid
 trailer is a torn tail, ignored by readers and cut off by the next writer. The
 blocks before the first fdatasync go out in one write, or, for a commit larger
 than :data:`SPILL_BYTES`, in writes of about that size as they are laid out,
-so a commit's memory does not grow with its size.
+so a commit's memory does not grow with its size; if such a commit then fails
+for another reason than I/O (a limit, an interrupt) before its manifest, the
+writer cuts the file back to its parent's end and stays usable.
 
 Compaction is size-tiered, like an LSM tree: a segment's level is
 ``floor(log8(rows))``; when the newest eight segments share a level they are
@@ -183,6 +185,7 @@ class Writer:
         self.generation = generation
         self.hook = hook
         self.failed: BaseException | None = None  # set by a commit that raised after writing
+        self._manifest_going = False  # the commit in progress has started writing its manifest
         # Blocks laid out by the commit in progress, not yet on disk, that compaction may merge.
         self._fresh_dirs: dict[int, SegmentDir] = {}
         self._fresh_batches: dict[int, pa.RecordBatch] = {}
@@ -206,13 +209,19 @@ class Writer:
                 "further writes. Reopen the capsule to continue from its last durable commit."
             )
         head = self.head
+        self._manifest_going = False
         try:
             rows = sorted(rows, key=lambda r: r.frame_id)
             outcome = self._commit(rows, dead, next_frame_id, embedding_dim, message, time_us, embedder)
         except BaseException as exc:
-            # Once bytes went out, the commit may be on disk (even durable) although it raised:
-            # a retry through this handle would write over it, so the handle is poisoned.
-            if self.head is not head or self.storage.size() > head.end:
+            # Once the manifest went out, the commit may be on disk (even durable) although it
+            # raised: a retry through this handle would write over it, so the handle is poisoned.
+            # Blocks a large commit wrote before it (see Appender) are a torn tail that no commit
+            # names: when the commit failed for another reason than I/O (a limit, an interrupt),
+            # they are cut off and the handle stays usable, as for a commit that wrote nothing.
+            wrote = self.head is not head or self.storage.size() > head.end
+            io_failed = isinstance(exc, (OSError, DurabilityError))
+            if wrote and (self._manifest_going or io_failed or not self._cut(head.end)):
                 self.failed = exc
             raise
         finally:
@@ -222,6 +231,14 @@ class Writer:
         if outcome.snapshot.end - head.end >= TRIM_AFTER_BYTES:
             release_free_memory()  # what indexing threads and the coding pool freed (see memvid._memory)
         return outcome
+
+    def _cut(self, end: int) -> bool:
+        """Cut the file back to ``end`` (the head's end); False if that failed."""
+        try:
+            self.storage.truncate(end)
+        except Exception:
+            return False
+        return True
 
     def _commit(
         self,
@@ -293,6 +310,7 @@ class Writer:
             branch=parent.branch,
             indexes=indexes,
         )
+        self._manifest_going = True
         snapshot, trailer_offset = write_manifest(
             self.storage, self.reader, align(app.pos), manifest, self.generation + 1
         )

@@ -6,6 +6,7 @@ import datetime as dt
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -584,3 +585,37 @@ def test_a_large_commit_writes_its_blocks_as_they_gather(
         assert reader.stats().frames == 3001
         assert reader.verify().ok
         assert [h.frame_id for h in reader.search("note 2999", mode="lex", limit=1)] == [3000]
+
+
+def test_a_large_commit_that_fails_for_another_reason_than_io_cuts_what_it_wrote(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import memvid.engine.writer as writer_module
+    from memvid.errors import LimitExceededError
+    from memvid.index import IndexMaintainer
+
+    monkeypatch.setattr(writer_module, "SPILL_BYTES", 16 << 10)
+    texts = [f"note {i}: " + " ".join(f"w{(i * 7 + j) % 997}" for j in range(60)) for i in range(3000)]
+    update = IndexMaintainer.update
+
+    def over_a_limit(self: IndexMaintainer, change: Any) -> Any:
+        update(self, change)  # the index blocks are laid out, and most of the commit written
+        raise LimitExceededError("a limit the test sets")
+
+    with Memvid.create(path) as mem:
+        mem.put("before")
+        mem.commit()
+        size = path.stat().st_size
+        mem.put_many(texts)
+        monkeypatch.setattr(IndexMaintainer, "update", over_a_limit)
+        with pytest.raises(LimitExceededError):
+            mem.commit()
+        monkeypatch.setattr(IndexMaintainer, "update", update)
+        assert path.stat().st_size == size  # what the failed commit wrote is cut off
+        mem.rollback()
+        mem.put("after")  # the handle still writes
+        mem.commit()
+        assert mem.verify().ok
+    with Memvid.open(path, read_only=True) as reader:
+        assert [f.text for f in reader.frames()] == ["before", "after"]
+        assert [h.frame_id for h in reader.search("after", mode="lex")] == [3001]
