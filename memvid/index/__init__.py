@@ -285,8 +285,7 @@ class IndexMaintainer:
             # handed to the working index now if it holds every frame before them.
             if change.rows:
                 own = [_lex_doc_of_row(r) for r in change.rows]
-                per_frame = sum(len(r.text) + len(r.title or "") for r in change.rows) // len(change.rows)
-                self._lex.add(state.key, parent.next_frame_id, own, change.next_frame_id, per_frame * CHECKPOINT_FRAMES)
+                self._lex.add(state.key, parent.next_frame_id, own, change.next_frame_id, CHECKPOINT_FRAMES)
             return None
         read = _reader_for(parent, state) if state is not None else _no_files
         removed = sorted({*parent.dead, *change.dead})

@@ -288,10 +288,7 @@ class LexWorkspace:
             docs = list(docs_from(self.through))
             if self._writer is None:
                 self._writer = _open_writer(index, len(docs), _text_size(docs))
-            for doc in docs:
-                self._writer.add_document(_document(doc))
-            self._uncommitted = True
-            self.through = through
+            self._hand(docs, through)
         if self._uncommitted:
             assert self._writer is not None
             self._writer.commit()  # published; merges may go on in the background until the checkpoint waits
@@ -299,23 +296,30 @@ class LexWorkspace:
             index.reload()
         return index
 
-    def add(self, base: str | None, start: int, docs: Sequence[LexDoc], through: int, expect_text: int) -> bool:
+    def add(self, base: str | None, start: int, docs: Sequence[LexDoc], through: int, expect_docs: int) -> bool:
         """Hand a commit's frames (every id from ``start`` to ``through``) to the open writer,
         if the directory grew from the checkpoint ``base`` and holds every frame below
         ``start``; otherwise do nothing (the next checkpoint indexes them) and return False.
-        ``expect_text`` sizes a writer opened here: the characters expected before the next
-        checkpoint."""
+        A writer opened here is sized for ``expect_docs`` documents like these (the frames
+        expected before the next checkpoint)."""
         if self._index is None or self._base != base or self.through != start:
             return False
-        if self._writer is None:
+        if self._writer is None and docs:
             # One thread: it indexes in the background, beside the caller.
+            expect_text = _text_size(docs) // len(docs) * expect_docs
             per_thread = min(max(_HEAP_MIN, _HEAP_PER_TEXT_BYTE * expect_text), _HEAP_MAX)
             self._writer = self._index.writer(heap_size=per_thread, num_threads=1)
-        for doc in docs:
-            self._writer.add_document(_document(doc))
-        self._uncommitted = self._uncommitted or bool(docs)
-        self.through = through
+        self._hand(docs, through)
         return True
+
+    def _hand(self, docs: Sequence[LexDoc], through: int) -> None:
+        """Add ``docs`` to the open writer (uncommitted); every frame below ``through`` is then in."""
+        if docs:
+            assert self._writer is not None
+            for doc in docs:
+                self._writer.add_document(_document(doc))
+            self._uncommitted = True
+        self.through = through
 
     def _start(self, state: LexState | None, read: Callable[[str], bytes], through: int) -> tantivy.Index:
         """The working index, started again from the checkpoint ``state`` unless the directory
