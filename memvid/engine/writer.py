@@ -19,7 +19,9 @@ rewrites only small batches and a directory. Old segments stay in the file,
 reachable from older commits for ``at(...)``. The number of live segments stays
 O(log N), so a commit's cost is O(frames it adds), not O(capsule size); in a capsule
 with vectors, a merge whose segment's HNSW would not fit in a block is not made
-(the index hook's ``max_merge_rows``), which adds one segment per ~250,000 vectors.
+(the index hook's ``max_merge_rows``), and segments too large to be one of eight under
+that cap merge in runs that fit it instead (:func:`merge_width`): one segment per
+~125,000-250,000 vectors of 384 dimensions.
 """
 
 from __future__ import annotations
@@ -68,6 +70,36 @@ SPILL_BYTES: Final = 32 << 20
 
 def level_of(rows: int) -> int:
     return max(0, (rows.bit_length() - 1) // 3)
+
+
+def merge_width(segments: Sequence[SegmentEntry], cap: int | None) -> int:
+    """How many of the newest segments compaction merges into one now (0: none).
+
+    Eight that share a level, when together they hold at most ``cap`` rows (``None``: no
+    cap; a capped merge's segment must have an index that fits in a block). A segment of
+    more than ``cap / 8`` rows could never be one of eight, so the newest run of such
+    segments merges as soon as two or more of them fit under the cap together: with
+    commits of 100,000 384-d vectors (cap ~253,000), every second commit merges its
+    segment into the one before, and a capsule keeps one segment per ~200,000 vectors
+    instead of one per commit. Such a run is never two old segments (they would have
+    merged when the newer arrived), so the merged index extends the older segment's and
+    inserts only the new rows, as building the new segment's own index would have."""
+    tail = segments[-MERGE_WIDTH:]
+    if (
+        len(tail) == MERGE_WIDTH
+        and len({s.level for s in tail}) == 1
+        and (cap is None or sum(s.rows for s in tail) <= cap)
+    ):
+        return MERGE_WIDTH
+    if cap is None:
+        return 0
+    width = rows = 0
+    for segment in reversed(segments):
+        if segment.rows * MERGE_WIDTH <= cap or rows + segment.rows > cap:
+            break
+        width += 1
+        rows += segment.rows
+    return width if width >= 2 else 0
 
 
 class Appender:
@@ -341,21 +373,13 @@ class Writer:
     # -- compaction -----------------------------------------------------------------
 
     def _compact_segments(self, app: Appender, segments: list[SegmentEntry], dim: int | None) -> list[SegmentEntry]:
-        # A merge whose segment would need a vector index over the block limit is not made: those
-        # segments stay as they are (each keeps its own index), so a capsule of many vectors has
-        # O(vectors / cap) large segments on top of the O(log) small ones.
         cap = None if self.hook is None else self.hook.max_merge_rows(self.head, dim)
-        while (
-            len(segments) >= MERGE_WIDTH
-            and len({s.level for s in segments[-MERGE_WIDTH:]}) == 1
-            and (cap is None or sum(s.rows for s in segments[-MERGE_WIDTH:]) <= cap)
-        ):
-            group = segments[-MERGE_WIDTH:]
+        while width := merge_width(segments, cap):
             batches: list[BatchEntry] = []
-            for segment in group:
+            for segment in segments[-width:]:
                 fresh = self._fresh_dirs.get(segment.ref.offset)
                 batches.extend((fresh or self.head.segment_dir(segment)).batches)
-            segments[-MERGE_WIDTH:] = [self._write_segment(app, self._repack(app, batches, dim))]
+            segments[-width:] = [self._write_segment(app, self._repack(app, batches, dim))]
             failpoint("compact.after_merge")
         return segments
 
