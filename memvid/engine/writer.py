@@ -46,9 +46,9 @@ from memvid.engine.manifest import (
 )
 from memvid.engine.rows import (
     BATCH_MAX_BYTES,
-    BATCH_MAX_ROWS,
     EncodedBatch,
     Row,
+    batch_max_rows,
     encode_rows,
     encode_table,
     schema,
@@ -387,6 +387,7 @@ class Writer:
         """Keep full batches by reference; rewrite each run of small ones as full ones."""
         out: list[BatchEntry] = []
         run: list[BatchEntry] = []
+        full_rows = batch_max_rows(dim) // 2
 
         def flush() -> None:
             if len(run) == 1:
@@ -397,7 +398,7 @@ class Writer:
             run.clear()
 
         for entry in batches:
-            if entry.rows >= BATCH_MAX_ROWS // 2 or entry.nbytes >= BATCH_MAX_BYTES // 2:
+            if entry.rows >= full_rows or entry.nbytes >= BATCH_MAX_BYTES // 2:
                 flush()
                 out.append(entry)
             else:
