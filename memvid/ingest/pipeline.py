@@ -24,7 +24,6 @@ from __future__ import annotations
 import collections
 import contextlib
 import datetime as dt
-import json
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -45,6 +44,7 @@ __all__ = ["DedupMode", "IngestFailure", "IngestReport", "run_ingest"]
 DedupMode = Literal["skip", "link", "off"]
 DOCUMENT: Final = "document"
 CHUNK: Final = "chunk"
+NO_RECORD: Final = -1  # a document that is a whole file, not one record of a JSON file
 _COMMIT_BYTES: Final = 64 * 1024 * 1024
 
 
@@ -106,72 +106,6 @@ class IngestReport:
 # -- what is in the capsule already -------------------------------------------------------------
 
 
-@dataclass(slots=True)
-class _Ledger:
-    """Sources and contents the capsule holds: read from its document frames, kept current as we add.
-
-    ``by_path`` maps a file's path to its size, mtime, sha256 and the documents read from it,
-    each as ``(uri, chunks)``; ``by_content`` maps a document's content hash to its uri.
-    """
-
-    by_path: dict[str, tuple[int, int | None, str, list[tuple[str, int]]]] = field(default_factory=dict)
-    by_content: dict[str, str] = field(default_factory=dict)
-
-    @classmethod
-    def load(cls, mem: Memvid) -> _Ledger:
-        """One scan of the ``kind``, ``uri`` and ``metadata`` columns of the head commit.
-
-        A re-run needs only what each document's metadata says, so the frames are never
-        built: no payload (the whole text) or chunk is copied out, and only the metadata of
-        document rows is parsed. The frame blocks are still decompressed, once each.
-        """
-        import pyarrow as pa
-        import pyarrow.compute as pc
-
-        ledger = cls()
-        snapshot = mem._state()  # the engine's view of the head: a column scan, not frames
-        dead = snapshot.dead
-        document = pa.scalar(DOCUMENT, pa.string())
-        for entry in snapshot.batch_entries():
-            batch = snapshot.batch(entry)
-            is_document = pc.equal(batch.column("kind"), document)  # null kinds are dropped by filter
-            docs = batch.select(["frame_id", "uri", "metadata"]).filter(is_document)
-            if not docs.num_rows:
-                continue
-            columns = zip(*(docs.column(i).to_pylist() for i in range(3)), strict=True)
-            for frame_id, uri, text in columns:
-                if uri is None or not text or frame_id in dead:
-                    continue
-                meta = json.loads(text)
-                if isinstance(meta, dict):
-                    ledger.add(uri, meta)
-        return ledger
-
-    def add(self, uri: str, meta: Mapping[str, Any]) -> None:
-        """Note a document frame of the capsule, from its uri and metadata."""
-        source = meta.get("source")
-        if not isinstance(source, dict):
-            return
-        chunks = meta.get("chunks")
-        self.note(source, (uri, chunks if isinstance(chunks, int) else 0))
-        for also in meta.get("also") or ():
-            if isinstance(also, dict):
-                self.note(also, None)
-        content_hash = meta.get("content_hash")
-        if isinstance(content_hash, str):
-            self.by_content.setdefault(content_hash, uri)
-
-    def note(self, source: Mapping[str, Any], document: tuple[str, int] | None) -> None:
-        path = source.get("path")
-        if not isinstance(path, str) or path == STDIN:
-            return
-        entry = self.by_path.setdefault(
-            path, (source.get("size", -1), source.get("mtime_ns"), source.get("sha256", ""), [])
-        )
-        if document is not None:
-            entry[3].append(document)
-
-
 # -- the writer ---------------------------------------------------------------------------------
 
 
@@ -180,9 +114,16 @@ def _source_path(source: Source) -> str:
 
 
 def _doc_uri(source: Source, doc: Document) -> str:
-    base = f"stdin:{doc.content_hash}" if source.path is None else Path(source.real).as_uri()
+    if source.path is None:
+        return f"stdin:{doc.content_hash}"
     record = doc.extracted.record
-    return base if record is None else f"{base}#record={record}"
+    return path_uri(source.real, NO_RECORD if record is None else record)
+
+
+def path_uri(path: str, record: int) -> str:
+    """The uri of the document read from the file at ``path`` (its record ``record``, if >= 0)."""
+    base = Path(path).as_uri()
+    return base if record < 0 else f"{base}#record={record}"
 
 
 def _chunk_prefix(doc_uri: str) -> str:
@@ -214,20 +155,22 @@ class _Writer:
         self.dedup = dedup
         self.commit_every = commit_every
         self.tags = dict(tags or {})
-        self.ledger = _Ledger.load(mem)
+        from memvid.ingest.ledger import Ledger  # numpy: the writer's, not the helpers'
+
+        self.ledger = Ledger.load(mem)
         self.files = self.documents = self.frames = self.skipped = 0
         self.duplicates = self.replaced = self.commits = self.bytes = 0
         self.failed: list[IngestFailure] = []
         self.cleanup: collections.Counter[str] = collections.Counter()
         self.batch_docs = self.batch_bytes = 0
-        self.batch_uris: set[str] = set()  # documents written or linked since the last commit
+        self.batch_start = mem._state().next_frame_id  # frames from this id on are not committed yet
 
     def already_in(self, source: Source) -> bool:
         """True for a file the capsule holds at this size and mtime (it is not read again)."""
         if source.path is None:
             return False
-        entry = self.ledger.by_path.get(_source_path(source))
-        return entry is not None and entry[0] == source.size and entry[1] == source.mtime_ns
+        i = self.ledger.file(source.real)
+        return i is not None and self.ledger.unchanged(i, source.size, source.mtime_ns)
 
     def fail(self, name: str, reason: str) -> None:
         self.failed.append(IngestFailure(name, reason))
@@ -238,15 +181,14 @@ class _Writer:
             return
         for name, reason in prepared.failures:
             self.fail(name, reason)
-        path = _source_path(source)
-        old = self.ledger.by_path.get(path) if source.path is not None else None
+        old = self.ledger.file(source.real) if source.path is not None else None
         if old is not None:
-            if old[2] == prepared.sha256:
+            if self.ledger.same_bytes(old, prepared.sha256):
                 self.skipped += 1  # touched, not changed
                 return
-            self._remove(old[3])
-            self.replaced += len(old[3])
-            del self.ledger.by_path[path]
+            documents = self.ledger.replace(old, source.real)
+            self._remove(documents)
+            self.replaced += len(documents)
         self.bytes += source.size
         for doc in prepared.documents:
             self._write_document(source, prepared, doc)
@@ -254,9 +196,7 @@ class _Writer:
             self.commit()
 
     def _remove(self, documents: Iterable[tuple[str, int]]) -> None:
-        gone = dict(documents)
-        self.ledger.by_content = {h: u for h, u in self.ledger.by_content.items() if u not in gone}
-        for uri, chunks in gone.items():
+        for uri, chunks in documents:
             # By uri, each a lookup in the engine's uri map: no scan of the capsule per changed file.
             for n in range(chunks):
                 with contextlib.suppress(FrameNotFoundError):
@@ -265,7 +205,7 @@ class _Writer:
 
     def _write_document(self, source: Source, prepared: Prepared, doc: Document) -> None:
         ex = doc.extracted
-        existing = self.ledger.by_content.get(doc.content_hash) if self.dedup != "off" else None
+        existing = self.ledger.holder(doc.content_hash) if self.dedup != "off" else None
         record: dict[str, Any] = {
             "path": _source_path(source),
             "format": source.format,
@@ -280,14 +220,13 @@ class _Writer:
         if existing is not None:
             self.duplicates += 1
             if self.dedup == "link":
-                if existing in self.batch_uris:
+                if existing >= self.batch_start:
                     self.commit()  # the frame to link to is in this batch: its metadata is read back below
-                frame = self.mem.get_by_uri(existing)
+                frame = self.mem.get(existing)
                 also = list(frame.metadata.get("also") or ())
                 if record not in also:
-                    self.mem.update(existing, metadata={**frame.metadata, "also": [*also, record]})
-                    self.ledger.note(record, None)
-                    self.batch_uris.add(existing)
+                    updated = self.mem.update(existing, metadata={**frame.metadata, "also": [*also, record]})
+                    self.ledger.hold(doc.content_hash, updated)
             return
         uri = _doc_uri(source, doc)
         timestamp = _timestamp(source, ex)
@@ -345,14 +284,12 @@ class _Writer:
             for item, vector in zip(items, doc.vectors, strict=True):
                 item["embedding"] = vector  # embedded by the worker that read it
         try:
-            self.mem.put_many(items)
+            ids = self.mem.put_many(items)
         except (InvalidInputError, LimitExceededError) as exc:
             name = source.name if ex.record is None else f"{source.name}[{ex.record}]"
             self.fail(name, str(exc))
             return
-        self.ledger.note(record, (uri, len(doc.pieces)))
-        self.ledger.by_content[doc.content_hash] = uri
-        self.batch_uris.add(uri)
+        self.ledger.hold(doc.content_hash, ids[0])
         self.documents += 1
         self.frames += len(items)
         self.batch_docs += 1
@@ -363,7 +300,7 @@ class _Writer:
             self.mem.commit(f"ingest {self.batch_docs} documents")
             self.commits += 1
         self.batch_docs = self.batch_bytes = 0
-        self.batch_uris.clear()
+        self.batch_start = self.mem._state().next_frame_id
 
     def report(self, seconds: float) -> IngestReport:
         return IngestReport(

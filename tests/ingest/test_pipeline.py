@@ -110,6 +110,91 @@ def test_a_changed_file_replaces_its_frames(tmp_path: Path) -> None:
         assert mem.ingest(tmp_path / "copy.txt", workers=1).documents == 1
 
 
+def _records(path: Path, bodies: list[str]) -> None:
+    path.write_text("".join(json.dumps({"body": b}) + "\n" for b in bodies), encoding="utf-8")
+
+
+@pytest.mark.parametrize("nul_tails", [False, True])
+def test_a_rerun_skips_replaces_and_dedups_by_the_ledger(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, nul_tails: bool
+) -> None:
+    """A re-run skips unchanged files, replaces every record of a changed JSONL file, and finds
+    duplicates of what the capsule held and of what it wrote. With ``nul_tails`` every key and
+    file hash ends in NUL bytes, which numpy's byte strings drop (a lookup must still match)."""
+    if nul_tails:
+        import hashlib
+
+        from memvid.ingest import ledger
+
+        monkeypatch.setattr(
+            ledger, "_digest", lambda text: hashlib.blake2b(text.encode(), digest_size=8).digest() + bytes(8)
+        )
+        monkeypatch.setattr(ledger, "_sha_bytes", lambda sha: bytes.fromhex(sha)[:16] + bytes(16) if sha else b"")
+    src = _many(tmp_path / "src", 6)
+    _records(src / "log.jsonl", ["record one", "record two", "record three"])
+    mapping = JsonMapping(text="body")
+    capsule = tmp_path / "c.mv2"
+    with Memvid.create(capsule) as mem:
+        first = mem.ingest(src, workers=1, json_mapping=mapping)
+        assert (first.documents, first.duplicates) == (9, 0)
+    _records(src / "log.jsonl", ["record one, changed", "record two"])  # one record changed, one gone
+    note = src / "note0002.md"
+    os.utime(note, ns=(note.stat().st_atime_ns, note.stat().st_mtime_ns + 10**9))  # touched, same bytes
+    (src / "copy.md").write_bytes((src / "note0003.md").read_bytes())  # a copy of what the capsule holds
+    (src / "new.md").write_text("# New\n\nfresh words\n", encoding="utf-8")
+    (src / "new2.md").write_text("# New\n\nfresh words\n", encoding="utf-8")  # a copy of what this run wrote
+    with Memvid.open(capsule) as mem:
+        again = mem.ingest(src, workers=1, json_mapping=mapping)
+    # 5 notes skipped unread, note0002 read and skipped (same bytes); the JSONL's 3 documents replaced by 2.
+    assert (again.skipped, again.replaced, again.documents, again.duplicates) == (6, 3, 3, 2)
+    assert _complete(capsule) == 9
+    with Memvid.open(capsule, read_only=True) as mem:
+        records = sorted(f.text for f in mem.frames(kind="chunk") if "#record=" in (f.uri or ""))
+        assert records == ["record one, changed", "record two"]
+        # JSONL records are line numbers: the third line is gone, with its document and chunks.
+        third = mem.frames(uri_prefix=(src / "log.jsonl").resolve().as_uri() + "#record=3")
+        assert list(third) == []
+        assert mem.verify().ok
+    with Memvid.open(capsule) as mem:  # a third run: all is in; skipped copies are read again (dedup="skip")
+        third_run = mem.ingest(src, workers=1, json_mapping=mapping)
+        assert (third_run.skipped, third_run.documents, third_run.duplicates) == (8, 0, 2)
+
+
+def test_odd_document_metadata_in_the_capsule_does_not_stop_a_run(tmp_path: Path) -> None:
+    """Document frames a run did not write (another tool's, an old version's) may say anything."""
+    src = _many(tmp_path / "src", 2)
+    odd = [
+        {"source": {"path": "relative/path.md", "size": "big", "mtime_ns": 1.5, "record": "x"}, "chunks": "2"},
+        {"source": {"path": str(src / "note0000.md")}, "also": 7, "content_hash": 5},
+        {"source": "not a dict", "also": [{"path": 3}, "x", {"path": str(src / "gone.md")}]},
+        ["not", "a", "dict"],
+    ]
+    with Memvid.create(tmp_path / "c.mv2") as mem:
+        for i, meta in enumerate(odd):
+            mem.put(f"odd {i}", kind="document", uri=f"odd:{i}", metadata={"m": meta} if i == 3 else meta)
+        mem.commit()
+        report = mem.ingest(src, workers=1)
+        # note0000.md is listed with no size: it is read, and its bytes compared with no hash.
+        assert (report.documents, report.failed) == (2, ())
+
+
+def test_a_run_keeps_a_digest_per_document_not_per_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the writer keeps per file it writes: nothing in the file table (a run meets each
+    path once), one content digest per document (dedup)."""
+    from memvid.ingest import ledger
+
+    seen: list[ledger.Ledger] = []
+    load = ledger.Ledger.load.__func__  # type: ignore[attr-defined]
+    monkeypatch.setattr(ledger.Ledger, "load", classmethod(lambda cls, mem: seen.append(load(cls, mem)) or seen[-1]))
+    src = _many(tmp_path / "src", 12)
+    with Memvid.create(tmp_path / "c.mv2") as mem:
+        assert mem.ingest(src, workers=1).documents == 12
+        assert mem.ingest(src, workers=1).skipped == 12
+    fresh, rerun = seen
+    assert len(fresh._files.keys) == 0 and len(fresh._added) == 12
+    assert len(rerun._files.keys) == 12 and len(rerun._content_keys) == 12 and not rerun._added
+
+
 def test_two_workers_write_what_one_writes(tmp_path: Path, corpus: Path) -> None:
     _many(corpus / "many", 30)
     frames, reports = [], []
