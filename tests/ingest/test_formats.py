@@ -135,6 +135,11 @@ def test_discovery_globs_includes_and_missing_paths(tmp_path: Path, corpus: Path
         f"missing:{corpus / 'nope.txt'}",
         "notes.txt",
     ]
+    # A file reached twice (a link to it, a folder and a file in it) is given once.
+    (tmp_path / "links").mkdir()
+    (tmp_path / "links" / "alias.md").symlink_to(corpus / "guide.md")
+    once = names(str(tmp_path / "links"), str(corpus), str(corpus / "guide.md"), include=("*.md",))
+    assert once == ["alias.md"]
 
 
 def test_html_structure() -> None:
