@@ -31,6 +31,7 @@ import tantivy
 from memvid.errors import CorruptCapsuleError, InvalidInputError, MemvidError
 from memvid.format.block import BlockRef
 from memvid.index.lex_vet import mark_vetted, vet, vet_key
+from memvid.storage import cache
 from memvid.storage.cache import materialize, scratch_dir
 
 __all__ = ["LexIndex", "LexState", "LexWorkspace", "analyzer", "schema"]
@@ -366,6 +367,7 @@ class LexWorkspace:
         self._uncommitted = False
         _finish(writer, index, docs, removed)
         self.through = through
+        self._leave_memory_if_large()
         directory = self._dir
         assert directory is not None
         names = _live_files(directory)
@@ -377,6 +379,28 @@ class LexWorkspace:
             return _pieces(directory / name)
 
         return names, pieces
+
+    def _leave_memory_if_large(self) -> None:
+        """Move the working index from ``/dev/shm`` to disk once it passes
+        :data:`memvid.storage.cache.SHM_BUDGET_BYTES` (its files are stable: no writer is open)."""
+        directory = self._dir
+        if directory is None or not cache.in_memory(directory):
+            return
+        files = [f for f in directory.iterdir() if f.is_file() and not f.name.startswith(".tantivy-")]
+        if sum(f.stat().st_size for f in files) <= cache.SHM_BUDGET_BYTES:
+            return
+        moved = scratch_dir("lex", on_disk=True)
+        try:
+            for f in files:
+                shutil.copyfile(f, moved / f.name)
+            index = _manual(tantivy.Index.open(str(moved)))
+        except BaseException as exc:
+            shutil.rmtree(moved, ignore_errors=True)
+            if isinstance(exc, OSError):
+                return  # no room on disk: it stays in memory, as before it grew
+            raise
+        self._index, self._dir = index, moved
+        shutil.rmtree(directory, ignore_errors=True)
 
     def confirm(self, state: LexState) -> None:
         """The capsule committed the checkpoint ``state``, which the directory now is

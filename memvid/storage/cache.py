@@ -17,7 +17,11 @@ at any time is safe: it is rebuilt from the capsule on demand.
   safe to delete (the next reader vets again).
 - Writers index in a private scratch directory under ``MEMVID_WORK_DIR`` (else
   ``/dev/shm`` when present, where tantivy's many fsyncs cost nothing, else the
-  cache dir), removed when the handle closes.
+  cache dir's ``work/``), removed when the handle closes. A working index on
+  ``/dev/shm`` is memory that no process's resident set shows, and it grows with the
+  capsule (about 0.4 bytes per byte of text), so once it passes
+  :data:`SHM_BUDGET_BYTES` it moves to the cache dir's ``work/``, where the kernel
+  pages it: an ingest larger than memory does not fill memory with its index.
 """
 
 from __future__ import annotations
@@ -33,7 +37,10 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Final
 
-__all__ = ["cache_root", "materialize", "scratch_dir", "sweep_scratch"]
+__all__ = ["SHM_BUDGET_BYTES", "cache_root", "in_memory", "materialize", "scratch_dir", "sweep_scratch"]
+
+SHM_BUDGET_BYTES: Final = 256 << 20
+"""The largest working index kept on ``/dev/shm`` (at a lexical checkpoint past it, it moves to disk)."""
 
 
 def cache_root() -> Path:
@@ -44,23 +51,39 @@ def cache_root() -> Path:
     return (Path(xdg) if xdg else Path.home() / ".cache") / "memvid"
 
 
+def _memory_root() -> Path | None:
+    """Where scratch directories go by default when memory-backed (``/dev/shm``), if writable."""
+    shm = Path("/dev/shm")
+    if shm.is_dir() and os.access(shm, os.W_OK):
+        return shm / f"memvid-{os.getuid()}"
+    return None
+
+
+def _disk_root() -> Path:
+    return cache_root() / "work"
+
+
 def _work_root() -> Path:
     env = os.environ.get("MEMVID_WORK_DIR")
     if env:
         return Path(env)
-    shm = Path("/dev/shm")
-    if shm.is_dir() and os.access(shm, os.W_OK):
-        return shm / f"memvid-{os.getuid()}"
-    return cache_root() / "work"
+    return _memory_root() or _disk_root()
 
 
-def scratch_dir(prefix: str) -> Path:
+def in_memory(directory: Path) -> bool:
+    """True for a scratch directory on ``/dev/shm`` by default (not one ``MEMVID_WORK_DIR`` chose)."""
+    memory = _memory_root()
+    return memory is not None and not os.environ.get("MEMVID_WORK_DIR") and directory.is_relative_to(memory)
+
+
+def scratch_dir(prefix: str, *, on_disk: bool = False) -> Path:
     """A new private directory for a writer's working index; the caller removes it.
+    ``on_disk``: in the cache dir's ``work/``, not in memory (unless ``MEMVID_WORK_DIR`` says where).
 
     Scratch directories left by processes that died without closing (``kill -9``)
     are removed here: on ``/dev/shm`` they would hold memory until reboot.
     """
-    root = _work_root()
+    root = _disk_root() if on_disk and not os.environ.get("MEMVID_WORK_DIR") else _work_root()
     root.mkdir(parents=True, exist_ok=True, mode=0o700)
     _sweep(root)
     return Path(tempfile.mkdtemp(prefix=f"{prefix}-{os.getpid()}-", dir=root))
@@ -70,9 +93,9 @@ def sweep_scratch() -> None:
     """Remove the scratch directories of writers that died without closing (called when a
     writer opens, so that one which only commits between checkpoints, and so never makes a
     scratch directory, still frees what a killed predecessor left in ``/dev/shm``)."""
-    root = _work_root()
-    if root.is_dir():
-        _sweep(root)
+    for root in {_work_root(), _disk_root()}:
+        if root.is_dir():
+            _sweep(root)
 
 
 def _sweep(root: Path) -> None:
