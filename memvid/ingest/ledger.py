@@ -9,12 +9,13 @@ processes import no numpy).
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
+from urllib.parse import quote_from_bytes
 
 import numpy as np
 import numpy.typing as npt
@@ -54,9 +55,20 @@ def _digest(text: str) -> bytes:
 
 def _sha_bytes(sha256: Any) -> bytes:
     if isinstance(sha256, str) and len(sha256) == 64:
-        with contextlib.suppress(ValueError):
+        try:
             return bytes.fromhex(sha256)
+        except ValueError:
+            pass
     return b""
+
+
+def _usual_uri(path: str, record: int) -> str | None:
+    """:func:`memvid.ingest.pipeline.path_uri` for an absolute, normalised path (a real
+    path), without building a ``Path`` (a third of a re-run's scan); None for a relative one."""
+    if not path.startswith("/"):
+        return None
+    base = "file://" + quote_from_bytes(os.fsencode(path))
+    return base if record < 0 else f"{base}#record={record}"
 
 
 def _find(keys: npt.NDArray[np.bytes_], key: bytes) -> int | None:
@@ -121,11 +133,7 @@ class Ledger:
                     record = record if isinstance(record, int) and record >= 0 else NO_RECORD
                     chunks = meta.get("chunks")
                     docs.append((key, frame_id, record, chunks if isinstance(chunks, int) else 0))
-                    try:
-                        usual = path_uri(source["path"], record)
-                    except ValueError:  # not an absolute path
-                        usual = None
-                    if uri != usual:
+                    if uri != _usual_uri(source["path"], record):
                         ledger._uris[frame_id] = uri
                 also = meta.get("also")
                 for linked in also if isinstance(also, list) else ():

@@ -201,7 +201,8 @@ class _Writer:
             for n in range(chunks):
                 with contextlib.suppress(FrameNotFoundError):
                     self.mem.delete(_chunk_uri(uri, n))
-            self.mem.delete(uri)
+            with contextlib.suppress(FrameNotFoundError):
+                self.mem.delete(uri)
 
     def _write_document(self, source: Source, prepared: Prepared, doc: Document) -> None:
         ex = doc.extracted

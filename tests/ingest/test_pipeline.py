@@ -315,3 +315,14 @@ def test_a_rerun_reads_columns_not_frames(tmp_path: Path, monkeypatch: pytest.Mo
     with Memvid.open(capsule, read_only=True) as mem:
         chunks = mem.frames(uri_prefix=changed.resolve().as_uri() + "#")
         assert [f.text for f in chunks] == ["# Note 7\n\nA short new text."]
+
+
+@pytest.mark.parametrize("path", ["/a/b c/d#e%f.md", "/tmp/ünï/x.md", os.fsdecode(b"/tmp/\xff\xfe/y.md"), "/a?b/c"])
+def test_the_ledgers_quick_uri_is_the_pipelines(path: str) -> None:
+    """A re-run checks each document's uri against the one its path makes without pathlib."""
+    from memvid.ingest.ledger import _usual_uri
+    from memvid.ingest.pipeline import path_uri
+
+    for record in (-1, 0, 3):
+        assert _usual_uri(path, record) == path_uri(path, record)
+    assert _usual_uri("relative/x.md", -1) is None
