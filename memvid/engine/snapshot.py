@@ -8,6 +8,7 @@ batches, tombstones) is read on demand, verified block by block, and cached.
 from __future__ import annotations
 
 import bisect
+import hashlib
 import threading
 import weakref
 from collections import OrderedDict
@@ -401,6 +402,56 @@ def find_head(storage: Storage, reader: BlockReader) -> tuple[Head, Manifest]:
 # -- one commit's state ---------------------------------------------------------------
 
 
+def _uri_key(uri: str) -> bytes:
+    return hashlib.blake2b(uri.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+
+
+class UriIndex:
+    """uri -> ids of the frames with that uri, ascending: sorted arrays of 16-byte uri
+    digests and frame ids (24 bytes a frame; a dict of uri strings and lists took ~250),
+    and a dict of the frames later commits added, merged into the arrays once it holds
+    more than :data:`URI_RECENT_MAX` or an eighth of them."""
+
+    __slots__ = ("_ids", "_keys", "_recent", "_recent_count")
+
+    def __init__(self, pairs: list[tuple[str, int]]) -> None:
+        """``pairs``: ``(uri, frame id)`` in ascending frame id."""
+        keys = np.array([_uri_key(uri) for uri, _ in pairs], "S16")
+        ids = np.array([fid for _, fid in pairs], np.int64)
+        order = np.argsort(keys, kind="stable")  # one uri's ids stay ascending
+        self._keys: npt.NDArray[np.bytes_] = keys[order]
+        self._ids: npt.NDArray[np.int64] = ids[order]
+        self._recent: dict[bytes, list[int]] = {}
+        self._recent_count = 0
+
+    def ids(self, uri: str) -> list[int]:
+        key = _uri_key(uri)
+        lo = int(np.searchsorted(self._keys, key, side="left"))
+        hi = int(np.searchsorted(self._keys, key, side="right"))
+        held: list[int] = self._ids[lo:hi].tolist()
+        return held + self._recent.get(key, [])  # later commits' frames have larger ids
+
+    def add(self, pairs: list[tuple[str, int]]) -> None:
+        """Frames of a new commit (ids above every id held)."""
+        for uri, fid in pairs:
+            self._recent.setdefault(_uri_key(uri), []).append(fid)
+        self._recent_count += len(pairs)
+        if self._recent_count > max(URI_RECENT_MAX, len(self._ids) // 8):
+            self._merge()
+
+    def _merge(self) -> None:
+        pairs = sorted((fid, key) for key, ids in self._recent.items() for fid in ids)
+        keys = np.concatenate([self._keys, np.array([k for _, k in pairs], "S16")])
+        ids = np.concatenate([self._ids, np.array([f for f, _ in pairs], np.int64)])
+        order = np.argsort(keys, kind="stable")  # held ids first, then the new, ascending
+        self._keys, self._ids = keys[order], ids[order]
+        self._recent.clear()
+        self._recent_count = 0
+
+
+URI_RECENT_MAX: Final = 4096
+
+
 class Snapshot:
     """The state of the capsule as of one commit. Immutable; safe to share."""
 
@@ -414,7 +465,7 @@ class Snapshot:
         self.end = end
         self._seg_firsts = [s.first_id for s in manifest.segments]
         self._dead: dict[int, int] | None = None
-        self._uris: dict[str, list[int]] | None = None
+        self._uris: UriIndex | None = None
         self.extras: dict[Any, Any] = {}
         """Per-snapshot caches of the layers above (open search indexes)."""
 
@@ -532,8 +583,7 @@ class Snapshot:
             self._dead.update(dead)
         if parent._uris is not None:
             self._uris, parent._uris = parent._uris, None
-            for uri, fid in uris:
-                self._uris.setdefault(uri, []).append(fid)
+            self._uris.add(uris)
 
     def frame(self, frame_id: int) -> Frame | None:
         """The frame with this id, dead or alive; ``None`` if it never existed here."""
@@ -557,22 +607,20 @@ class Snapshot:
     # uri lookups
 
     @property
-    def uris(self) -> dict[str, list[int]]:
+    def uris(self) -> UriIndex:
         """uri -> ids of every frame with that uri, ascending (dead ones included)."""
         if self._uris is None:
-            uris: dict[str, list[int]] = {}
+            pairs: list[tuple[str, int]] = []
             for entry in self.batch_entries():
                 batch = self.rows(entry, vectors=False).batch
                 ids = batch.column(0).to_numpy().tolist()
-                for fid, uri in zip(ids, batch.column("uri").to_pylist(), strict=True):
-                    if uri is not None:
-                        uris.setdefault(uri, []).append(fid)
-            self._uris = uris
+                pairs.extend((uri, fid) for fid, uri in zip(ids, batch.column("uri").to_pylist(), strict=True) if uri)
+            self._uris = UriIndex(pairs)
         return self._uris
 
     def live_ids_for_uri(self, uri: str) -> list[int]:
         dead = self.dead
-        return [fid for fid in self.uris.get(uri, ()) if fid not in dead]
+        return [fid for fid in self.uris.ids(uri) if fid not in dead]
 
     # iteration
 
