@@ -75,8 +75,14 @@ def level_of(rows: int) -> int:
 def merge_width(segments: Sequence[SegmentEntry], cap: int | None) -> int:
     """How many of the newest segments compaction merges into one now (0: none).
 
-    Eight that share a level, when together they hold at most ``cap`` rows (``None``: no
-    cap; a capped merge's segment must have an index that fits in a block). A segment of
+    The newest segment takes in every segment of a lower level just before it (so levels
+    never rise from the oldest segment to the newest), and eight that share a level merge,
+    each when together they hold at most ``cap`` rows (``None``: no cap; a capped merge's
+    segment must have an index that fits in a block). Levels so fall from the oldest
+    segment to the newest, with at most seven of each: with commits of any sizes a
+    capsule keeps at most seven segments per level (eight times more rows each) below the
+    cap, where eight of a level alone never met when commits of different sizes came in
+    turn (3,000 commits of 1 to 450 frames kept 2,986 segments). A segment of
     more than ``cap / 8`` rows could never be one of eight, so the newest run of such
     segments merges as soon as two or more of them fit under the cap together: with
     commits of 100,000 384-d vectors (cap ~253,000), every second commit merges its
@@ -84,6 +90,16 @@ def merge_width(segments: Sequence[SegmentEntry], cap: int | None) -> int:
     instead of one per commit. Such a run is never two old segments (they would have
     merged when the newer arrived), so the merged index extends the older segment's and
     inserts only the new rows, as building the new segment's own index would have."""
+    if len(segments) >= 2:
+        newest = segments[-1]
+        width, rows = 1, newest.rows
+        for segment in reversed(segments[:-1]):
+            if segment.level >= newest.level:
+                break
+            width += 1
+            rows += segment.rows
+        if width >= 2 and (cap is None or rows <= cap):
+            return width
     tail = segments[-MERGE_WIDTH:]
     if (
         len(tail) == MERGE_WIDTH
@@ -100,6 +116,20 @@ def merge_width(segments: Sequence[SegmentEntry], cap: int | None) -> int:
         width += 1
         rows += segment.rows
     return width if width >= 2 else 0
+
+
+def _tombstone_merge_width(entries: Sequence[TombstoneEntry]) -> int:
+    """:func:`merge_width`'s rule for tombstone blocks (no cap)."""
+    if len(entries) >= 2:
+        width = 1
+        for entry in reversed(entries[:-1]):
+            if entry.level >= entries[-1].level:
+                break
+            width += 1
+        if width >= 2:
+            return width
+    tail = entries[-MERGE_WIDTH:]
+    return MERGE_WIDTH if len(tail) == MERGE_WIDTH and len({t.level for t in tail}) == 1 else 0
 
 
 class Appender:
@@ -407,15 +437,15 @@ class Writer:
         return out
 
     def _compact_tombstones(self, app: Appender, entries: list[TombstoneEntry]) -> list[TombstoneEntry]:
-        while len(entries) >= MERGE_WIDTH and len({t.level for t in entries[-MERGE_WIDTH:]}) == 1:
+        while width := _tombstone_merge_width(entries):
             merged: dict[int, int] = {}
-            for entry in entries[-MERGE_WIDTH:]:
+            for entry in entries[-width:]:
                 fresh = self._fresh_tombstones.get(entry.ref.offset)
                 if fresh is None:
                     ids, causes = self.reader.tombstones(entry, self.head.end)
                     fresh = dict(zip(ids.tolist(), causes.tolist(), strict=True))
                 merged.update(fresh)
-            entries[-MERGE_WIDTH:] = [self._write_tombstones(app, merged)]
+            entries[-width:] = [self._write_tombstones(app, merged)]
         return entries
 
     def _write_tombstones(self, app: Appender, dead: dict[int, int]) -> TombstoneEntry:

@@ -469,16 +469,18 @@ def make_ingest_capsule(path: Path, commits: int) -> list[tuple[int, list[int], 
 
 def compacting_seqs(limit: int = 400) -> list[int]:
     """The seqs (up to ``limit``) of the ingest commits whose writer compacts segments,
-    found by replaying the writer's size-tiered rule on ``frame_count``."""
-    from memvid.engine.writer import MERGE_WIDTH, level_of
+    found by replaying the writer's own rule (``merge_width``, no cap: no vectors) on ``frame_count``."""
+    from memvid.engine.manifest import SegmentEntry
+    from memvid.engine.writer import level_of, merge_width
+    from memvid.format.block import BlockRef
 
     rows: list[int] = []
     out = []
     for seq in range(1, limit + 1):
         rows.append(frame_count(seq))
         merged = False
-        while len(rows) >= MERGE_WIDTH and len({level_of(r) for r in rows[-MERGE_WIDTH:]}) == 1:
-            rows[-MERGE_WIDTH:] = [sum(rows[-MERGE_WIDTH:])]
+        while width := merge_width([SegmentEntry(BlockRef(0, 0, bytes(16)), 0, 0, r, level_of(r)) for r in rows], None):
+            rows[-width:] = [sum(rows[-width:])]
             merged = True
         if merged:
             out.append(seq)

@@ -680,11 +680,20 @@ def test_append_only_and_slots_alternate(tmp_path: Path) -> None:
 
 
 def _simulate_tiers(levels: list[int], new_rows: int, sizes: list[int]) -> None:
+    """The doc's two rules: the newest segment takes in the lower levels just before it;
+    eight of one level merge."""
     sizes.append(new_rows)
     levels.append(level_of(new_rows))
-    while len(levels) >= 8 and len(set(levels[-8:])) == 1:
-        merged = sum(sizes[-8:])
-        del sizes[-8:], levels[-8:]
+    while True:
+        width = 1
+        while width < len(levels) and levels[-width - 1] < levels[-1]:
+            width += 1
+        if width < 2:
+            width = 8 if len(levels) >= 8 and len(set(levels[-8:])) == 1 else 0
+        if not width:
+            return
+        merged = sum(sizes[-width:])
+        del sizes[-width:], levels[-width:]
         sizes.append(merged)
         levels.append(level_of(merged))
 
@@ -744,6 +753,36 @@ def test_many_deletes_merge_tombstones(tmp_path: Path) -> None:
         _simulate_tiers(levels, 1, sizes)
         assert [e[3] for e in c.manifest["tombstones"]] == sizes, f"commit {c.seq}"
     assert len(commits[-1].frames) == 20
+
+
+def test_commits_of_mixed_sizes_compact_by_the_docs_rules(tmp_path: Path) -> None:
+    """Commits of 1 and 9 frames in turn (levels 0 and 1): the lower level before a newer,
+    higher one is merged into it (eight of one level alone never meet here); deletes of 1 and
+    9 frames in turn, the same for tombstone blocks."""
+    path = tmp_path / "mixed.mv2"
+    sizes_in = [1 if i % 2 else 9 for i in range(40)]
+    with Memvid.create(path) as mem:
+        ids = []
+        for n in sizes_in:
+            ids += [mem.put(f"note {len(ids) + k}") for k in range(n)]
+            mem.commit()
+        at = 0
+        for n in sizes_in[:20]:
+            for fid in ids[at : at + n]:
+                mem.delete(fid)
+            at += n
+            mem.commit()
+    commits = compare_with_library(path)
+    levels: list[int] = []
+    sizes: list[int] = []
+    for c, n in zip(commits[1:41], sizes_in, strict=True):
+        _simulate_tiers(levels, n, sizes)
+        assert [e[5] for e in c.manifest["segments"]] == sizes, f"commit {c.seq}"
+    assert len(sizes) < 8  # one segment per commit before the first rule
+    levels, sizes = [], []
+    for c, n in zip(commits[41:], sizes_in[:20], strict=True):
+        _simulate_tiers(levels, n, sizes)
+        assert [e[3] for e in c.manifest["tombstones"]] == sizes, f"commit {c.seq}"
 
 
 def test_torn_tail_is_ignored(capsule: Path, tmp_path: Path) -> None:
