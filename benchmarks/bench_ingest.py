@@ -19,7 +19,9 @@ the table, not raised. It sends telemetry unless ``MEMVID_TELEMETRY=0``, which t
 ``--resume 40000`` times instead a re-run that finds nothing new, on a capsule of that many ingested
 Markdown files (what a resumed run pays before it reads anything). ``--memory 500,2000,5000`` measures
 the peak memory (VmHWM) of the writer and of its helper processes, with 2 workers, on corpora of those
-sizes: flat if the pipeline's memory is bounded. With ``--cache-mb 16`` each size runs again with the
+sizes: flat if the pipeline's memory is bounded; and, when the ingest returns, the writer's anonymous
+memory (what it keeps, not a moment's peak) and the size of its working lexical index, which on
+``/dev/shm`` is memory that no resident set shows. With ``--cache-mb 16`` each size runs again with the
 engine's cache of decoded frame batches (256 MiB by default) capped at 16 MiB, to tell the two apart.
 
 Results go to stdout as a markdown table, progress to stderr, and with ``--json PATH`` to a file.
@@ -163,6 +165,7 @@ def child_memvid(
     t0 = time.perf_counter()
     with Memvid.create(capsule, overwrite=True, embedder=default_embedder() if embed else None) as mem:
         report = mem.ingest(corpus, workers=workers)
+        end = _end_state()
     seconds = time.perf_counter() - t0
     return {
         "seconds": seconds,
@@ -175,7 +178,27 @@ def child_memvid(
         **_rss(),
         "peak_rss_mb": _vm_hwm_kb("self") / 1024,
         "peak_worker_rss_mb": watch.stop() / 1024,
+        **end,
     }
+
+
+def _end_state() -> dict[str, Any]:
+    """When the ingest returns: the writer's anonymous memory (what it keeps, not its peak), and
+    the size and place of its working lexical index (on /dev/shm it is memory no RSS shows)."""
+    from memvid.storage import cache
+
+    status = Path("/proc/self/status")
+    anon = 0
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("RssAnon:"):
+                anon = int(line.split()[1])
+    work, place = 0, "-"
+    for root in {cache._work_root(), cache._disk_root()}:
+        for d in root.glob(f"lex-{os.getpid()}-*") if root.is_dir() else ():
+            work += sum(f.stat().st_size for f in d.iterdir() if f.is_file())
+            place = "memory" if cache.in_memory(d) else "disk"
+    return {"end_anon_mb": anon / 1024, "work_index_mb": work / 1e6, "work_index_on": place}
 
 
 def _vm_hwm_kb(pid: int | str) -> int:
@@ -494,16 +517,20 @@ def memory(sizes: list[int], cache_mb: int | None, json_path: Path | None) -> No
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(f"Peak memory of `ingest(workers=2)` as the corpus grows; {os.cpu_count()} CPUs\n")
-    print("| files | MB | batch cache MiB | documents | frames | seconds | writer peak RSS MB | helper peak RSS MB |")
-    print("|---|---|---|---|---|---|---|---|")
+    print(
+        "| files | MB | batch cache MiB | documents | frames | seconds | writer peak RSS MB | helper peak RSS MB "
+        "| writer anonymous MB at the end | working index MB (where) |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
         cap = "256 (default)" if r["cache_mb"] is None else str(r["cache_mb"])
         if "error" in r:
-            print(f"| {r['files']} | {r['bytes'] / 1e6:.1f} | {cap} | FAILED: {r['error']} | | | | |")
+            print(f"| {r['files']} | {r['bytes'] / 1e6:.1f} | {cap} | FAILED: {r['error']} | | | | | | |")
             continue
         print(
             f"| {r['files']} | {r['bytes'] / 1e6:.1f} | {cap} | {r['documents']} | {r['frames']} "
-            f"| {r['seconds']:.1f} | {r['peak_rss_mb']:.0f} | {r['peak_worker_rss_mb']:.0f} |"
+            f"| {r['seconds']:.1f} | {r['peak_rss_mb']:.0f} | {r['peak_worker_rss_mb']:.0f} "
+            f"| {r['end_anon_mb']:.0f} | {r['work_index_mb']:.0f} ({r['work_index_on']}) |"
         )
     if json_path:
         json_path.write_text(json.dumps(results, indent=2))
