@@ -129,10 +129,9 @@ class Ledger:
                 if not isinstance(meta, dict) or not isinstance(source := meta.get("source"), dict):
                     continue
                 if (key := _file_of(source, files)) is not None:
-                    record = source.get("record")
-                    record = record if isinstance(record, int) and record >= 0 else NO_RECORD
-                    chunks = meta.get("chunks")
-                    docs.append((key, frame_id, record, chunks if isinstance(chunks, int) else 0))
+                    record = _int64(source.get("record"), NO_RECORD)
+                    record = record if record >= 0 else NO_RECORD
+                    docs.append((key, frame_id, record, max(0, _int64(meta.get("chunks"), 0))))
                     if uri != _usual_uri(source["path"], record):
                         ledger._uris[frame_id] = uri
                 also = meta.get("also")
@@ -195,17 +194,15 @@ def _file_of(source: Mapping[str, Any], files: list[tuple[bytes, int, int, bytes
     path = source.get("path")
     if not isinstance(path, str) or path == STDIN:
         return None
-    size, mtime = source.get("size", -1), source.get("mtime_ns")
     key = _digest(path)
-    files.append(
-        (
-            key,
-            size if isinstance(size, int) else -1,
-            mtime if isinstance(mtime, int) else _NO_MTIME,
-            _sha_bytes(source.get("sha256")),
-        )
-    )
+    size, mtime = _int64(source.get("size"), -1), _int64(source.get("mtime_ns"), _NO_MTIME)
+    files.append((key, size, mtime, _sha_bytes(source.get("sha256"))))
     return key
+
+
+def _int64(value: Any, default: int) -> int:
+    """``value`` if it is an int that fits the ledger's int64 arrays (metadata may say anything)."""
+    return value if isinstance(value, int) and -(1 << 63) <= value < 1 << 63 else default
 
 
 def _files_table(files: list[tuple[bytes, int, int, bytes]], docs: list[tuple[bytes, int, int, int]]) -> _Files:

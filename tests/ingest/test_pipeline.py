@@ -165,13 +165,15 @@ def test_odd_document_metadata_in_the_capsule_does_not_stop_a_run(tmp_path: Path
     src = _many(tmp_path / "src", 2)
     odd = [
         {"source": {"path": "relative/path.md", "size": "big", "mtime_ns": 1.5, "record": "x"}, "chunks": "2"},
+        {"source": {"path": "/huge.md", "size": 10**30, "mtime_ns": -(10**30), "record": 10**30}, "chunks": 10**30},
         {"source": {"path": str(src / "note0000.md")}, "also": 7, "content_hash": 5},
         {"source": "not a dict", "also": [{"path": 3}, "x", {"path": str(src / "gone.md")}]},
         ["not", "a", "dict"],
     ]
     with Memvid.create(tmp_path / "c.mv2") as mem:
         for i, meta in enumerate(odd):
-            mem.put(f"odd {i}", kind="document", uri=f"odd:{i}", metadata={"m": meta} if i == 3 else meta)
+            metadata = meta if isinstance(meta, dict) else {"m": meta}
+            mem.put(f"odd {i}", kind="document", uri=f"odd:{i}", metadata=metadata)
         mem.commit()
         report = mem.ingest(src, workers=1)
         # note0000.md is listed with no size: it is read, and its bytes compared with no hash.
