@@ -12,16 +12,17 @@ so a commit's memory does not grow with its size; if such a commit then fails
 for another reason than I/O (a limit, an interrupt) before its manifest, the
 writer cuts the file back to its parent's end and stays usable.
 
-Compaction is size-tiered, like an LSM tree: a segment's level is
-``floor(log8(rows))``; when the newest eight segments share a level they are
-merged into one. Full frame batches are carried over by reference, so a merge
-rewrites only small batches and a directory. Old segments stay in the file,
-reachable from older commits for ``at(...)``. The number of live segments stays
-O(log N), so a commit's cost is O(frames it adds), not O(capsule size); in a capsule
-with vectors, a merge whose segment's HNSW would not fit in a block is not made
-(the index hook's ``max_merge_rows``), and segments too large to be one of eight under
-that cap merge in runs that fit it instead (:func:`merge_width`): one segment per
-~125,000-250,000 vectors of 384 dimensions.
+Compaction is size-tiered, like an LSM tree: a segment's level is ``floor(log8(rows))``;
+the newest segment takes in the run of lower-level ones just before it, and when the
+newest eight share a level they are merged into one (:func:`merge_width`), so at most
+seven of each level remain. Full frame batches are carried over by reference, so a merge
+rewrites only small batches and a directory. Old segments stay in the file, reachable
+from older commits for ``at(...)``. The number of live segments stays O(log N), so a
+commit's cost is O(frames it adds), not O(capsule size); in a capsule with vectors, a
+merge whose segment's HNSW would not fit in a block is not made (the index hook's
+``max_merge_rows``), and segments too large to be one of eight under that cap merge in
+runs that fit it instead (:func:`merge_width`): one segment per ~125,000-250,000 vectors
+of 384 dimensions.
 """
 
 from __future__ import annotations
@@ -90,25 +91,9 @@ def merge_width(segments: Sequence[SegmentEntry], cap: int | None) -> int:
     instead of one per commit. Such a run is never two old segments (they would have
     merged when the newer arrived), so the merged index extends the older segment's and
     inserts only the new rows, as building the new segment's own index would have."""
-    if len(segments) >= 2:
-        newest = segments[-1]
-        width, rows = 1, newest.rows
-        for segment in reversed(segments[:-1]):
-            if segment.level >= newest.level:
-                break
-            width += 1
-            rows += segment.rows
-        if width >= 2 and (cap is None or rows <= cap):
-            return width
-    tail = segments[-MERGE_WIDTH:]
-    if (
-        len(tail) == MERGE_WIDTH
-        and len({s.level for s in tail}) == 1
-        and (cap is None or sum(s.rows for s in tail) <= cap)
-    ):
-        return MERGE_WIDTH
-    if cap is None:
-        return 0
+    width = _tier_width([(s.level, s.rows) for s in segments], cap)
+    if width or cap is None:
+        return width
     width = rows = 0
     for segment in reversed(segments):
         if segment.rows * MERGE_WIDTH <= cap or rows + segment.rows > cap:
@@ -118,18 +103,22 @@ def merge_width(segments: Sequence[SegmentEntry], cap: int | None) -> int:
     return width if width >= 2 else 0
 
 
-def _tombstone_merge_width(entries: Sequence[TombstoneEntry]) -> int:
-    """:func:`merge_width`'s rule for tombstone blocks (no cap)."""
-    if len(entries) >= 2:
-        width = 1
-        for entry in reversed(entries[:-1]):
-            if entry.level >= entries[-1].level:
-                break
-            width += 1
-        if width >= 2:
+def _tier_width(tiers: Sequence[tuple[int, int]], cap: int | None) -> int:
+    """The two size-tiered rules of :func:`merge_width` over ``(level, rows)``, oldest first
+    (tombstone blocks use them too, without a cap): the newest with the run of lower levels
+    just before it, else the newest eight if they share a level; either only when their rows
+    together are at most ``cap``."""
+    if not tiers:
+        return 0
+    lower = 1
+    while lower < len(tiers) and tiers[-lower - 1][0] < tiers[-1][0]:
+        lower += 1
+    tail = tiers[-MERGE_WIDTH:]
+    eight = MERGE_WIDTH if len(tail) == MERGE_WIDTH and len({level for level, _ in tail}) == 1 else 0
+    for width in (lower, eight):
+        if width >= 2 and (cap is None or sum(rows for _, rows in tiers[-width:]) <= cap):
             return width
-    tail = entries[-MERGE_WIDTH:]
-    return MERGE_WIDTH if len(tail) == MERGE_WIDTH and len({t.level for t in tail}) == 1 else 0
+    return 0
 
 
 class Appender:
@@ -437,7 +426,7 @@ class Writer:
         return out
 
     def _compact_tombstones(self, app: Appender, entries: list[TombstoneEntry]) -> list[TombstoneEntry]:
-        while width := _tombstone_merge_width(entries):
+        while width := _tier_width([(t.level, t.count) for t in entries], None):
             merged: dict[int, int] = {}
             for entry in entries[-width:]:
                 fresh = self._fresh_tombstones.get(entry.ref.offset)

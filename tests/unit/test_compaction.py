@@ -133,13 +133,13 @@ def test_commits_of_mixed_sizes_keep_few_segments(cap: int | None) -> None:
 
 def test_tombstone_blocks_of_mixed_sizes_stay_few() -> None:
     from memvid.engine.manifest import TombstoneEntry
-    from memvid.engine.writer import _tombstone_merge_width
+    from memvid.engine.writer import _tier_width
 
     rng = random.Random(3)
     entries: list[TombstoneEntry] = []
     for i in range(2_000):
         entries.append(TombstoneEntry(BlockRef(0, 0, bytes(16)), n := rng.choice([1, 2, 30, 200]), level_of(n)))
-        while width := _tombstone_merge_width(entries):
+        while width := _tier_width([(e.level, e.count) for e in entries], None):  # as _compact_tombstones
             count = sum(e.count for e in entries[-width:])
             entries[-width:] = [TombstoneEntry(BlockRef(0, 0, bytes(16)), count, level_of(count))]
         assert len(entries) <= (MERGE_WIDTH - 1) * 6, i
