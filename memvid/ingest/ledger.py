@@ -9,19 +9,16 @@ processes import no numpy).
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
-from urllib.parse import quote_from_bytes
 
 import numpy as np
 import numpy.typing as npt
 
 from memvid.ingest.pipeline import DOCUMENT, NO_RECORD, path_uri
-from memvid.ingest.sources import STDIN
+from memvid.ingest.sources import STDIN, key_digest
 
 if TYPE_CHECKING:
     from memvid.api import Memvid
@@ -48,11 +45,6 @@ class _Files:
 _NO_MTIME: Final = -(1 << 63)
 
 
-def _digest(text: str) -> bytes:
-    """A 16-byte digest of a path or content hash: the ledger's key (collisions: never, in practice)."""
-    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
-
-
 def _sha_bytes(sha256: Any) -> bytes:
     if isinstance(sha256, str) and len(sha256) == 64:
         try:
@@ -60,15 +52,6 @@ def _sha_bytes(sha256: Any) -> bytes:
         except ValueError:
             pass
     return b""
-
-
-def _usual_uri(path: str, record: int) -> str | None:
-    """:func:`memvid.ingest.pipeline.path_uri` for an absolute, normalised path (a real
-    path), without building a ``Path`` (a third of a re-run's scan); None for a relative one."""
-    if not path.startswith("/"):
-        return None
-    base = "file://" + quote_from_bytes(os.fsencode(path))
-    return base if record < 0 else f"{base}#record={record}"
 
 
 def _find(keys: npt.NDArray[np.bytes_], key: bytes) -> int | None:
@@ -132,7 +115,8 @@ class Ledger:
                     record = _int64(source.get("record"), NO_RECORD)
                     record = record if record >= 0 else NO_RECORD
                     docs.append((key, frame_id, record, max(0, _int64(meta.get("chunks"), 0))))
-                    if uri != _usual_uri(source["path"], record):
+                    path = source["path"]
+                    if not path.startswith("/") or uri != path_uri(path, record):
                         ledger._uris[frame_id] = uri
                 also = meta.get("also")
                 for linked in also if isinstance(also, list) else ():
@@ -140,7 +124,7 @@ class Ledger:
                         _file_of(linked, files)
                 content_hash = meta.get("content_hash")
                 if isinstance(content_hash, str):
-                    contents.append((_digest(content_hash), frame_id))
+                    contents.append((key_digest(content_hash), frame_id))
         ledger._files = _files_table(files, docs)
         if contents:
             keys = np.array([k for k, _ in contents], "S16")
@@ -152,7 +136,7 @@ class Ledger:
 
     def file(self, path: str) -> int | None:
         """The capsule's entry for the file at ``path`` (a real path), unless this run replaced it."""
-        i = _find(self._files.keys, _digest(path)) if len(self._files.keys) else None
+        i = _find(self._files.keys, key_digest(path)) if len(self._files.keys) else None
         return None if i is None or i in self._replaced else i
 
     def unchanged(self, i: int, size: int, mtime_ns: int | None) -> bool:
@@ -177,7 +161,7 @@ class Ledger:
 
     def holder(self, content_hash: str) -> int | None:
         """The frame id of the live document with this content, if the capsule has one."""
-        key = _digest(content_hash)
+        key = key_digest(content_hash)
         frame_id = self._added.get(key)
         if frame_id is None and len(self._content_keys):
             i = _find(self._content_keys, key)
@@ -186,7 +170,7 @@ class Ledger:
 
     def hold(self, content_hash: str, frame_id: int) -> None:
         """The document with this content is now frame ``frame_id``."""
-        self._added[_digest(content_hash)] = frame_id
+        self._added[key_digest(content_hash)] = frame_id
 
 
 def _file_of(source: Mapping[str, Any], files: list[tuple[bytes, int, int, bytes]]) -> bytes | None:
@@ -194,7 +178,7 @@ def _file_of(source: Mapping[str, Any], files: list[tuple[bytes, int, int, bytes
     path = source.get("path")
     if not isinstance(path, str) or path == STDIN:
         return None
-    key = _digest(path)
+    key = key_digest(path)
     size, mtime = _int64(source.get("size"), -1), _int64(source.get("mtime_ns"), _NO_MTIME)
     files.append((key, size, mtime, _sha_bytes(source.get("sha256"))))
     return key

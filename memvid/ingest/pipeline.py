@@ -28,8 +28,8 @@ import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal
+from urllib.parse import quote_from_bytes
 
 from memvid.errors import FrameNotFoundError, InvalidInputError, LimitExceededError
 from memvid.ingest.prepare import Document, Options, Prepared
@@ -118,8 +118,10 @@ def _doc_uri(source: Source, doc: Document) -> str:
 
 
 def path_uri(path: str, record: int) -> str:
-    """The uri of the document read from the file at ``path`` (its record ``record``, if >= 0)."""
-    base = Path(path).as_uri()
+    """The uri of the document read from the file at ``path``, an absolute, normalised path (a
+    real path), or of its record ``record`` if >= 0. ``Path(path).as_uri()`` without building a
+    ``Path`` (it was a third of a re-run's scan of the capsule)."""
+    base = "file://" + quote_from_bytes(os.fsencode(path))
     return base if record < 0 else f"{base}#record={record}"
 
 

@@ -151,6 +151,12 @@ def discover(
                     yield from _file(found, seen, explicit=False, include=include)
 
 
+def key_digest(text: str) -> bytes:
+    """A 16-byte digest of a string (a real path, a content hash), kept in memory in its place
+    as a lookup key: collisions never happen in practice."""
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+
+
 def _walk(root: Path, include: Sequence[str], seen: set[bytes]) -> Iterator[Source | tuple[str, str]]:
     yield from _walk_folder(str(root), os.path.realpath(root), include, seen)
 
@@ -195,7 +201,7 @@ def _file(
         elif fmt is None:
             return
     key = os.path.realpath(path) if real is None else real
-    digest = hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+    digest = key_digest(key)
     if digest in seen:
         return
     seen.add(digest)
