@@ -12,6 +12,18 @@ that commit produced (tantivy never rewrites a file) are appended to the
 capsule as blocks. The manifest lists the files of that commit's index, so an
 as-of view sees the index as it was. Readers open a verified copy of those
 files from the disposable cache (:mod:`memvid.storage.cache`).
+
+Plain words leave out the common ones. A query that tantivy's parser reads as
+words alone (no phrase, field, operator or filter of the user's) is searched
+without the words found in more than half of the indexed documents, when at
+least one of its words is rarer: BM25's original weight (Robertson and Spärck
+Jones) is below zero for such a word, tantivy's keeps it below ``ln 2`` so
+that it never lowers a score, and scoring the hundreds of thousands of
+documents that hold "the" or "of" is most of what a search of a large index
+costs (tantivy-py collects through a ``MultiCollector``, so tantivy's
+block-max WAND never skips them: 9.3 ms -> 3.5 ms at a million SciFact-like
+documents; nDCG@10 on the three evaluation sets moved by 0.003 or less). When
+the rarer words match fewer documents than were asked for, the whole query runs.
 """
 
 from __future__ import annotations
@@ -55,6 +67,16 @@ parts at 64 MiB; readers take parts of any size."""
 MAX_FILE_PARTS: Final = 1 << 16
 _ALLOWED_AS_QUERY: Final = 4096  # an allowed-id set up to this size becomes a query clause
 _AND_NOT: Final = re.compile(r"\s+AND\s+NOT\s+")
+COMMON_SHARE: Final = 0.5
+"""A word of a plain query found in more than this share of the indexed documents is left out
+of it when a rarer word is in it (see the module's docstring)."""
+_DF_CACHE: Final = 1 << 16  # words whose document frequency a searcher remembers
+# What tantivy's parser makes of plain words (its Debug form, which tantivy-py's repr shows):
+# ``Query(BooleanQuery { subqueries: [(Should, TermQuery(Term(field=2, type=Str, "word"))), ...],
+# minimum_number_should_match: 1 })``. A query is narrowed only when its repr is exactly that.
+_OR_HEAD: Final = "Query(BooleanQuery { subqueries: ["
+_OR_TAIL: Final = "], minimum_number_should_match: 1 })"
+_OR_TERM: Final = re.compile(r'\(Should, TermQuery\(Term\(field=(\d+), type=Str, "([^"\\]*)"\)\)\)')
 
 
 def schema() -> tantivy.Schema:
@@ -472,6 +494,8 @@ class LexIndex:
             self.searcher = index.searcher()
             self.docs: int = self.searcher.num_docs
             """Documents the index holds (tantivy's deleted ones left out)."""
+            self._text_field = _OR_TERM.findall(repr(index.parse_query("a b", ["text"])))[0][0]
+        self._df: dict[str, int] = {}
 
     @classmethod
     def open(
@@ -536,7 +560,10 @@ class LexIndex:
         ``live`` is how many live frames the commit has. The index holds every live frame
         once, so when it holds no more documents than that, no dead frame lingers in it and
         tantivy is asked for ``limit`` hits, not more; ``dead`` is still checked (a forged
-        index may break that rule: it then costs a second search, never a wrong hit)."""
+        index may break that rule: it then costs a second search, never a wrong hit).
+
+        Plain words are searched without the common ones while the rarer ones find ``limit``
+        hits (see the module's docstring)."""
         if limit <= 0:
             return []
         parsed = self.parse(query)
@@ -547,8 +574,53 @@ class LexIndex:
             only = tantivy.Query.term_set_query(self.schema, "frame_id", sorted(allowed))
             clauses.append((tantivy.Occur.Must, tantivy.Query.const_score_query(only, 0.0)))
             allowed = None  # the query applies it
+        rarer = self._without_common_words(parsed)
+        if rarer is not None:
+            found = self._top(rarer, clauses, limit, dead, allowed, live)
+            if len(found) >= limit:
+                return found
+        return self._top(parsed, clauses, limit, dead, allowed, live)
+
+    def _without_common_words(self, parsed: tantivy.Query) -> tantivy.Query | None:
+        """``parsed`` without the words in more than :data:`COMMON_SHARE` of the documents, if
+        it is plain words and some are rarer; otherwise ``None`` (search it as it is)."""
+        shown = repr(parsed)
+        if not (shown.startswith(_OR_HEAD) and shown.endswith(_OR_TAIL)):
+            return None
+        terms = _OR_TERM.findall(shown)
+        rebuilt = ", ".join(f'(Should, TermQuery(Term(field={f}, type=Str, "{w}")))' for f, w in terms)
+        if rebuilt != shown[len(_OR_HEAD) : -len(_OR_TAIL)] or any(f != self._text_field for f, _ in terms):
+            return None  # a phrase, another field, a required or excluded word: not plain words
+        words = [w for _, w in terms]
+        most = self.docs * COMMON_SHARE
+        rarer = [w for w in words if self._doc_freq(w) <= most]
+        if not rarer or len(rarer) == len(words):
+            return None
+        return tantivy.Query.boolean_query(
+            [(tantivy.Occur.Should, tantivy.Query.term_query(self.schema, "text", w)) for w in rarer]
+        )
+
+    def _doc_freq(self, word: str) -> int:
+        df = self._df.get(word)
+        if df is None:
+            if len(self._df) >= _DF_CACHE:
+                self._df.clear()
+            with _malformed_is_corrupt():
+                df = self._df[word] = self.searcher.doc_freq("text", word)
+        return df
+
+    def _top(
+        self,
+        query: tantivy.Query,
+        clauses: list[tuple[tantivy.Occur, tantivy.Query]],
+        limit: int,
+        dead: Container[int],
+        allowed: Container[int] | None,
+        live: int | None,
+    ) -> list[tuple[int, float]]:
+        """The best ``limit`` of ``query`` with the filter ``clauses``, dead and disallowed ids left out."""
         if clauses:
-            parsed = tantivy.Query.boolean_query([(tantivy.Occur.Must, parsed), *clauses])
+            query = tantivy.Query.boolean_query([(tantivy.Occur.Must, query), *clauses])
         if not dead:
             dead = ()
         lingering = live is None or self.docs > live
@@ -556,9 +628,8 @@ class LexIndex:
         searcher = self.searcher
         while True:
             try:
-                # count=False: nothing reads the number of matches, and counting them visits
-                # every match where top-k collection may skip most (block-max WAND).
-                hits = searcher.search(parsed, count, count=False).hits
+                # count=False: nothing reads the number of matches (counting them costs a pass of its own).
+                hits = searcher.search(query, count, count=False).hits
                 if not hits:
                     return []
                 ids = searcher.fast_field_values("frame_id", [address for _, address in hits])
