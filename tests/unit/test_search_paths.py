@@ -206,3 +206,62 @@ def test_a_search_without_hits_leaves_nothing_for_close_to_read(path: Path, monk
         assert len(empty) == 0 and len(waiting) == 0
         found = mem.search("tea", mode="lex")
         assert len(found) and len(waiting) == 1  # read at close, if no field was read before
+
+
+class _Graph:
+    """An exact stand-in for a segment's HNSW view that records the threads it was searched on."""
+
+    def __init__(self, vectors: np.ndarray, ids: np.ndarray, threads: list[str]) -> None:
+        self.vectors, self.ids, self.threads = vectors, ids, threads
+
+    def search(self, q: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
+        self.threads.append(threading.current_thread().name)
+        scores = self.vectors @ q
+        order = np.argsort(-scores, kind="stable")[:count]
+        return self.ids[order], scores[order].astype(np.float32)
+
+
+def test_graphs_are_searched_on_the_cores_a_search_may_use(monkeypatch: pytest.MonkeyPatch) -> None:
+    from memvid.index import vec
+
+    rng = np.random.default_rng(9)
+    threads: list[str] = []
+    segments = []
+    for s in range(4):
+        vectors = vec.normalise(rng.standard_normal((30, 8)).astype(np.float32))
+        ids = np.arange(s * 30, s * 30 + 30, dtype=np.uint64)
+        segments.append(vec.SegmentVectors(ids, lambda v=vectors: v, _Graph(vectors, ids, threads)))  # type: ignore[arg-type]
+    query = rng.standard_normal(8).astype(np.float32)
+    everything = lambda ids: np.ones(len(ids), dtype=bool)  # noqa: E731
+    monkeypatch.setattr(vec.os, "cpu_count", lambda: 2)
+    spread = vec.search_segments(segments, query, 5, everything)
+    assert len(threads) == 4 and all(name.startswith("memvid-hnsw") for name in threads)
+    threads.clear()
+    here = threading.current_thread().name
+    assert vec.search_segments(segments, query, 5, everything, threads=1) == spread
+    assert threads == [here] * 4
+    threads.clear()
+    assert vec.search_segments(segments, query, 5, everything, threads=2) == spread
+    assert all(name.startswith("memvid-hnsw") for name in threads)
+
+
+@pytest.mark.parametrize(("cores", "left"), [(1, 1), (2, 1), (4, 3)])
+def test_beside_a_lexical_search_the_vectors_use_the_cores_left(
+    path: Path, monkeypatch: pytest.MonkeyPatch, cores: int, left: int
+) -> None:
+    vectors = _capsule(path, monkeypatch)
+    asked: list[int] = []
+    search_segments = search_module.search_segments
+
+    def recording(*args: Any, threads: int = 0, **kwargs: Any) -> list[tuple[int, float]]:
+        asked.append(threads)
+        return search_segments(*args, threads=threads, **kwargs)
+
+    monkeypatch.setattr(search_module, "search_segments", recording)
+    monkeypatch.setattr(search_module.os, "cpu_count", lambda: cores)
+    with Memvid.open(path, read_only=True) as mem:
+        mem.search(vector=vectors[2], mode="vec")
+        assert asked == [0]  # alone, a vector search may use every core
+        monkeypatch.setattr(search_module, "SIDE_BY_SIDE_FRAMES", 1)
+        mem.search("tea", vector=vectors[2], mode="hybrid")
+        assert asked == [0, left]
