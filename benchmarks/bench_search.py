@@ -266,8 +266,22 @@ class RawTantivy:
         self.searcher = self.index.searcher()
         self.build_s = time.perf_counter() - t0
 
-    def search(self, query: str, k: int, *, count: bool = False) -> list[int]:
-        hits = self.searcher.search(self.index.parse_query(query, self.fields), k, count=count).hits
+    def search(self, query: str, k: int, *, count: bool = False, common: bool = True) -> list[int]:
+        """The top ``k``; ``common=False`` leaves out the words in more than half of the documents,
+        as memvid's lexical search does (memvid.index.lex: plain words with a rarer one, while the
+        rarer ones find ``k``), so that memvid's search can be compared with the same query."""
+        parsed = self.index.parse_query(query, self.fields)
+        if not common:
+            from memvid.index.lex import LexIndex
+
+            if getattr(self, "_lex", None) is None:
+                self._lex = LexIndex(self.index)
+            rarer = self._lex._without_common_words(parsed)
+            if rarer is not None:
+                hits = self.searcher.search(rarer, k, count=count).hits
+                if len(hits) >= k:
+                    return [int(x) for x in self.searcher.fast_field_values("frame_id", [a for _, a in hits])]
+        hits = self.searcher.search(parsed, k, count=count).hits
         ids = self.searcher.fast_field_values("frame_id", [a for _, a in hits])
         return [int(x) for x in ids]
 
@@ -535,7 +549,25 @@ def lex_pair(memvid_lex: Callable[[int], Any], tv: RawTantivy, queries: Sequence
     )
     pair["memvid lex, fields read (third pair)"] = fields["memvid lex"]
     pair["raw tantivy (third pair)"] = fields["raw tantivy"]
+    # memvid's lexical search leaves common words out of plain queries (memvid.index.lex): the target's pair
+    # runs raw tantivy with the same query.
+    same = interleaved(
+        {"memvid lex": memvid_lex, "raw tantivy": lambda i: tv.search(queries[i], LIMIT, common=False)}, nq, passes
+    )
+    pair["memvid lex (fourth pair)"] = same["memvid lex"]
+    pair["raw tantivy, common words out (fourth pair)"] = same["raw tantivy"]
     return pair
+
+
+def lex_ratio(pair: dict[str, Any]) -> tuple[float, float, str]:
+    """memvid lex p50, raw tantivy p50 and which raw tantivy: the same query (common words out) when measured."""
+    if "raw tantivy, common words out (fourth pair)" in pair:
+        return (
+            pair["memvid lex (fourth pair)"]["p50"],
+            pair["raw tantivy, common words out (fourth pair)"]["p50"],
+            "raw tantivy, same query (common words out)",
+        )
+    return pair["memvid lex"]["p50"], pair["raw tantivy"]["p50"], "raw tantivy"
 
 
 def recall_at_k(found: Sequence[Sequence[int]], truth: np.ndarray, k: int = 10) -> float:
@@ -652,6 +684,7 @@ def run_latency_5k(c: Corpus, work: Path, args: argparse.Namespace) -> dict[str,
             qs[i], vector=vs[i], mode="hybrid", fusion="rrf", limit=LIMIT, snippet_chars=0
         ),
         "raw tantivy": lambda i: tv.search(qs[i], LIMIT),
+        "raw tantivy, common words out": lambda i: tv.search(qs[i], LIMIT, common=False),
         "exact numpy": lambda i: exact.search(vs[i], LIMIT),
         "usearch alone (f16)": lambda i: us.search(vs[i], LIMIT),
     }
@@ -810,6 +843,7 @@ def run_scale(n: int, pool: list[Corpus], work: Path, args: argparse.Namespace) 
             qt[i], vector=qv[i], mode="hybrid", fusion="rrf", limit=LIMIT, snippet_chars=0
         ),
         "raw tantivy": lambda i: tv.search(qt[i], LIMIT),
+        "raw tantivy, common words out": lambda i: tv.search(qt[i], LIMIT, common=False),
         "exact numpy": lambda i: exact.search(qv[i], LIMIT),
         "FAISS HNSW": lambda i: faiss_ix.search(qv[i], LIMIT),
     }
@@ -908,12 +942,11 @@ def evaluate_targets(res: dict[str, Any]) -> list[dict[str, Any]]:
             f"{r:.2f}x ({fmt_ms(p50('memvid vec'))} vs {fmt_ms(p50('exact numpy'))} ms)",
             r <= TARGET_VEC_VS_NUMPY,
         )
-        pair = res["latency_5k"].get("lex_pair", lat)
-        r = pair["memvid lex"]["p50"] / pair["raw tantivy"]["p50"]
+        a, b, raw = lex_ratio(res["latency_5k"].get("lex_pair", lat))
         add(
-            "5k: lex p50 <= 1.2x raw tantivy (the two alone, interleaved)",
-            f"{r:.2f}x ({fmt_ms(pair['memvid lex']['p50'])} vs {fmt_ms(pair['raw tantivy']['p50'])} ms)",
-            r <= TARGET_LEX_VS_TANTIVY,
+            f"5k: lex p50 <= 1.2x {raw} (the two alone, interleaved)",
+            f"{a / b:.2f}x ({fmt_ms(a)} vs {fmt_ms(b)} ms)",
+            a / b <= TARGET_LEX_VS_TANTIVY,
         )
         name, h, note = hybrid_p50(lat)
         add(f"5k: hybrid p50 < 2 ms ({name})", f"{fmt_ms(h)} ms", ms(h) < TARGET_HYBRID_P50_MS[5_000], note)
@@ -947,12 +980,11 @@ def evaluate_targets(res: dict[str, Any]) -> list[dict[str, Any]]:
         goal = TARGET_HYBRID_P50_MS.get(n)
         if goal:
             add(f"{human_count(n)}: hybrid p50 < {goal:g} ms ({name})", f"{fmt_ms(h)} ms", ms(h) < goal, note)
-        lat = sc.get("lex_pair", sc["latency"])
-        r = lat["memvid lex"]["p50"] / lat["raw tantivy"]["p50"]
+        a, b, raw = lex_ratio(sc.get("lex_pair", sc["latency"]))
         add(
-            f"{human_count(n)}: lex p50 <= 1.2x raw tantivy (the two alone, interleaved)",
-            f"{r:.2f}x ({fmt_ms(lat['memvid lex']['p50'])} vs {fmt_ms(lat['raw tantivy']['p50'])} ms)",
-            r <= TARGET_LEX_VS_TANTIVY,
+            f"{human_count(n)}: lex p50 <= 1.2x {raw} (the two alone, interleaved)",
+            f"{a / b:.2f}x ({fmt_ms(a)} vs {fmt_ms(b)} ms)",
+            a / b <= TARGET_LEX_VS_TANTIVY,
         )
         a, b = sc["memvid"]["build_s"], sc["faiss"]["build_s"]
         same = sc.get(f"faiss_efc{EXPANSION_ADD}")
@@ -1153,7 +1185,7 @@ def lex_pair_table(part: dict[str, Any]) -> str:
     rows = [[k, fmt_ms(v["p50"]), fmt_ms(v["p99"]), fmt_ms(v["mean"])] for k, v in pair.items()]
     ratio = pair["memvid lex"]["p50"] / pair["raw tantivy"]["p50"]
     out = (
-        "\nmemvid lex and raw tantivy, two by two, interleaved (the lexical target's ratio; ms):\n\n"
+        "\nmemvid lex and raw tantivy, two by two, interleaved (ms):\n\n"
         + md_table(["system", "p50", "p99", "mean"], rows)
         + f"\n\nmemvid lex / raw tantivy p50: {ratio:.2f}x"
     )
@@ -1163,6 +1195,9 @@ def lex_pair_table(part: dict[str, Any]) -> str:
     if "memvid lex, fields read (third pair)" in pair:
         fields = pair["memvid lex, fields read (third pair)"]["p50"] / pair["raw tantivy (third pair)"]["p50"]
         out += f"; memvid lex reading every hit's uri / raw tantivy: {fields:.2f}x"
+    if "raw tantivy, common words out (fourth pair)" in pair:
+        a, b, _ = lex_ratio(pair)
+        out += f"; / raw tantivy with the same query, common words out (the target's ratio): {a / b:.2f}x"
     return out
 
 
