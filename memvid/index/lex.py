@@ -494,7 +494,9 @@ class LexIndex:
             self.searcher = index.searcher()
             self.docs: int = self.searcher.num_docs
             """Documents the index holds (tantivy's deleted ones left out)."""
-            self._text_field = _OR_TERM.findall(repr(index.parse_query("a b", ["text"])))[0][0]
+            # How tantivy's parse names the ``text`` field; None (never narrow) if the index reads words otherwise.
+            probe = _OR_TERM.findall(repr(index.parse_query("memvid probe", ["text"])))
+            self._text_field: str | None = probe[0][0] if len(probe) == 2 else None
         self._df: dict[str, int] = {}
 
     @classmethod
@@ -585,7 +587,7 @@ class LexIndex:
         """``parsed`` without the words in more than :data:`COMMON_SHARE` of the documents, if
         it is plain words and some are rarer; otherwise ``None`` (search it as it is)."""
         shown = repr(parsed)
-        if not (shown.startswith(_OR_HEAD) and shown.endswith(_OR_TAIL)):
+        if self._text_field is None or not (shown.startswith(_OR_HEAD) and shown.endswith(_OR_TAIL)):
             return None
         terms = _OR_TERM.findall(shown)
         rebuilt = ", ".join(f'(Should, TermQuery(Term(field={f}, type=Str, "{w}")))' for f, w in terms)

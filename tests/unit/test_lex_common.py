@@ -114,3 +114,30 @@ def test_filters_and_removed_frames_apply_to_the_narrowed_query(path: Path, caps
         # a filter the rarer words cannot fill: the whole query, filtered
         special = mem.search("the zebra", mode="lex", limit=3, kind="special")
         assert sorted(h.frame_id for h in special) == sorted(capsule["special"])
+
+
+def test_an_index_that_reads_words_otherwise_still_finds_what_whole_queries_find(tmp_path: Path) -> None:
+    # A forged capsule may give its ``text`` field another tokenizer (here: each word whole). The
+    # narrowed query then finds too little and the whole query runs; an index whose parse does not
+    # show the probe as two words (``_text_field`` None) is never narrowed.
+    import tantivy
+
+    sb = tantivy.SchemaBuilder()
+    sb.add_unsigned_field("frame_id", stored=False, indexed=True, fast=True)
+    sb.add_text_field("text", stored=False, tokenizer_name="raw")
+    index = tantivy.Index(sb.build(), path=str(tmp_path))
+    writer = index.writer(heap_size=15_000_000, num_threads=1)
+    for i, text in enumerate(["the", "the", "the zebra"]):
+        doc = tantivy.Document()
+        doc.add_unsigned("frame_id", i)
+        doc.add_text("text", text)
+        writer.add_document(doc)
+    writer.commit()
+    index.reload()
+    lex = LexIndex(index)
+    for query in ("the zebra", "the", "zebra"):
+        assert lex.search(query, 5) == _full(lex, query, 5), query
+    assert len(lex.search("the zebra", 5)) == 2
+    lex._text_field = None
+    assert lex._without_common_words(lex.parse("the zebra")) is None
+    assert lex.search("the zebra", 5) == _full(lex, "the zebra", 5)
