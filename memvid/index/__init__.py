@@ -46,6 +46,7 @@ from memvid.index.vec import (
     HNSW_MIN_ROWS,
     HnswShape,
     HnswView,
+    Ids,
     Matrix,
     SegmentVectors,
     VecDtype,
@@ -236,17 +237,19 @@ class IndexMaintainer:
         lex = self._update_lex(change)
         if lex is not None:
             indexes["lex"] = lex.to_json()
-        vec = self._update_vec(change)
+        # A new segment's vectors, read from its batches once for its HNSW and its calibration.
+        read: dict[int, tuple[Ids, Matrix]] = {}
+        vec = self._update_vec(change, read)
         if vec is not None:
             indexes["vec"] = vec.to_json()
-        fusion = self._update_fusion(change)
+        fusion = self._update_fusion(change, read)
         if fusion is None:
             indexes.pop("fusion", None)
         else:
             indexes["fusion"] = fusion
         return indexes
 
-    def _update_fusion(self, change: IndexChange) -> dict[str, Any] | None:
+    def _update_fusion(self, change: IndexChange, read: dict[int, tuple[Ids, Matrix]]) -> dict[str, Any] | None:
         """The commit's calibration entry: the parent's, unless the live frames moved by more
         than a tenth since it was computed (or the dimension changed, or on reindex); then
         one computed from the commit's vectors (the parent's HNSW for segments it had, the
@@ -269,8 +272,7 @@ class IndexMaintainer:
         for segment in change.segments:
             vectors = kept.get(segment.ref.offset)
             if vectors is None:
-                with np.errstate(over="ignore", invalid="ignore"):  # a vector too long for float32's norm
-                    ids, matrix = segment_vectors(change.batches(segment))
+                ids, matrix = _segment_vectors(change, segment, read)
                 vectors = SegmentVectors(ids, _constant(matrix), None)
             segments.append(vectors)
         return calibrate(segments, {**parent.dead, **change.dead}, frames=frames).to_json()
@@ -313,7 +315,7 @@ class IndexMaintainer:
         index = self._lex.catch_up(state, read, lambda start: _tail_docs(snapshot, start), snapshot.next_frame_id)
         return LexIndex(index)
 
-    def _update_vec(self, change: IndexChange) -> VecState | None:
+    def _update_vec(self, change: IndexChange, read: dict[int, tuple[Ids, Matrix]]) -> VecState | None:
         """HNSW for every new segment of at least HNSW_MIN_ROWS frames with vectors; each
         extends the index of its largest input segment when it has one. Segments the parent
         already had are never read again."""
@@ -328,7 +330,7 @@ class IndexMaintainer:
         for segment in change.segments:
             ref = indexed.get(segment.ref.offset)
             if ref is None and segment.rows >= HNSW_MIN_ROWS and (self.rebuild or segment.ref.offset not in by_offset):
-                ids, vectors = segment_vectors(change.batches(segment))
+                ids, vectors = _segment_vectors(change, segment, read)
                 if len(ids):
                     inputs = [
                         (by_offset[o], r)
@@ -373,6 +375,18 @@ class IndexMaintainer:
 
     def close(self) -> None:
         self._lex.close()
+
+
+def _segment_vectors(
+    change: IndexChange, segment: SegmentEntry, read: dict[int, tuple[Ids, Matrix]]
+) -> tuple[Ids, Matrix]:
+    """A segment of the commit's: its frame ids and unit vectors, read from its batches the first
+    time the commit asks (the HNSW build and the calibration both need them)."""
+    found = read.get(segment.ref.offset)
+    if found is None:
+        with np.errstate(over="ignore", invalid="ignore"):  # a vector too long for float32's norm
+            found = read[segment.ref.offset] = segment_vectors(change.batches(segment))
+    return found
 
 
 def _no_files(name: str) -> bytes:

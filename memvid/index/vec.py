@@ -97,8 +97,11 @@ def check_dtype(dtype: object) -> VecDtype:
 def normalise(vectors: Matrix) -> Matrix:
     """Unit-length rows (an all-zero row stays zero). A finite row whose squared norm
     overflows float32 (components beyond ~1e19) is scaled down first, not turned into zeros."""
-    with np.errstate(over="ignore"):
-        norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
+    vectors = np.asarray(vectors, dtype=np.float32)
+    with np.errstate(over="ignore", invalid="ignore"):
+        # einsum sums the squares without a temporary the size of the input (100k x 384: 10 ms
+        # where np.linalg.norm took 40 ms, 250 ms when its temporary's pages were fresh)
+        norms = np.sqrt(np.einsum("...i,...i->...", vectors, vectors))[..., None]
     huge = ~np.isfinite(norms[..., 0])
     if huge.any():
         vectors = np.array(vectors, dtype=np.float32)  # a copy: the caller's stays as it was
@@ -107,7 +110,9 @@ def normalise(vectors: Matrix) -> Matrix:
         vectors[huge] = rows
         norms[huge] = np.linalg.norm(rows, axis=-1, keepdims=True)
     norms[norms == 0] = 1.0
-    return np.ascontiguousarray(vectors / norms, dtype=np.float32)
+    out = np.empty(vectors.shape, dtype=np.float32)
+    np.divide(vectors, norms, out=out)
+    return out
 
 
 def segment_vectors(batches: Sequence[pa.RecordBatch]) -> tuple[Ids, Matrix]:

@@ -402,7 +402,7 @@ def test_a_commit_without_a_recorded_calibration_is_calibrated_when_searched(
     import memvid.index
 
     path = tmp_path / "old.mv2"
-    monkeypatch.setattr(memvid.index.IndexMaintainer, "_update_fusion", lambda self, change: None)
+    monkeypatch.setattr(memvid.index.IndexMaintainer, "_update_fusion", lambda self, change, read: None)
     with Memvid.create(path, embedder=BagEmbedder()) as mem:  # as a writer before calibrations were recorded
         for text in TEXTS:
             mem.put(text)

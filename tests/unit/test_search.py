@@ -567,7 +567,7 @@ def test_a_commit_hands_its_loaded_vector_segments_to_the_next(path: Path, monke
             assert hits[0].frame_id == i
         after = index_module.vec_segments(mem._snapshot)
         assert after[0].hnsw is view  # the view was handed on, not opened again
-        assert np.array_equal(after[0].vectors, vectors[:200] / np.linalg.norm(vectors[:200], axis=1)[:, None])
+        assert np.allclose(after[0].vectors, vectors[:200] / np.linalg.norm(vectors[:200], axis=1)[:, None], atol=1e-6)
         gc.collect()
         assert parent() is None  # the old snapshot is not kept alive by what it handed on
         assert 3 not in {h.frame_id for h in mem.search(vector=vectors[3], mode="vec", limit=5)}
