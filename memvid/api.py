@@ -23,6 +23,7 @@ import pyarrow as pa
 
 from memvid import timeline
 from memvid._failpoints import failpoint
+from memvid._threads import quick_gil_handoff
 from memvid._time import TimeLike, from_us, now_us, to_us
 from memvid.bulk import rows_from_table
 from memvid.embed import Embedder, EmbedderIdentity, embedding_text, identity_of, looks_like_embedder
@@ -258,7 +259,8 @@ class _Reading:
                 raise InvalidInputError(f"search() got an unknown field: {exc}") from None
         snapshot = self._state()
         embedder = self._embedder_for_queries()
-        return run_search(snapshot, self._lex_for, request, None if embedder is None else embedder.embed_query)
+        with quick_gil_handoff():  # see memvid._threads: a busy thread of the caller's would add ms per native call
+            return run_search(snapshot, self._lex_for, request, None if embedder is None else embedder.embed_query)
 
     def _embedder_for_queries(self) -> Embedder | None:
         return None

@@ -35,7 +35,7 @@ import pyarrow as pa
 
 from memvid._failpoints import failpoint
 from memvid._memory import TRIM_AFTER_BYTES, release_free_memory
-from memvid._threads import thread_pool
+from memvid._threads import quick_gil_handoff, thread_pool
 from memvid._time import now_us
 from memvid.engine.manifest import (
     BatchEntry,
@@ -263,7 +263,10 @@ class Writer:
         self._manifest_going = False
         try:
             rows = sorted(rows, key=lambda r: r.frame_id)
-            outcome = self._commit(rows, dead, next_frame_id, embedding_dim, message, time_us, embedder)
+            # tantivy, usearch, zstd and the hash take the GIL back thousands of times in a commit:
+            # without a quick hand-off, a busy thread of the caller's makes each wait 5 ms
+            with quick_gil_handoff():
+                outcome = self._commit(rows, dead, next_frame_id, embedding_dim, message, time_us, embedder)
         except BaseException as exc:
             # Once the manifest went out, the commit may be on disk (even durable) although it
             # raised: a retry through this handle would write over it, so the handle is poisoned.

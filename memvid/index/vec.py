@@ -20,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
-from memvid._threads import thread_pool
+from memvid._threads import quick_gil_handoff, thread_pool
 from memvid.errors import CorruptCapsuleError, InvalidInputError
 from memvid.format.block import BlockRef
 from memvid.format.limits import MAX_BLOCK_RAW
@@ -196,7 +196,8 @@ def build_hnsw(
     if len(ids):
         # Small builds run on one thread: the graph is then deterministic (a multi-threaded
         # build can differ from run to run), and they are fast anyway.
-        index.add(ids, vectors, threads=threads if len(ids) >= 50_000 else 1)
+        with quick_gil_handoff():  # usearch takes the GIL back after every vector it inserts
+            index.add(ids, vectors, threads=threads if len(ids) >= 50_000 else 1)
     return bytes(index.save())
 
 
