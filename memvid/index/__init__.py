@@ -237,8 +237,9 @@ class IndexMaintainer:
         lex = self._update_lex(change)
         if lex is not None:
             indexes["lex"] = lex.to_json()
-        # A new segment's vectors, read from its batches once for its HNSW and its calibration.
-        read: dict[int, tuple[Ids, Matrix]] = {}
+        # A new segment's vectors, read from its batches once for its HNSW and its calibration
+        # (kept for the calibration only when this commit calibrates).
+        read: dict[int, tuple[Ids, Matrix]] | None = {} if self._calibrates(change) else None
         vec = self._update_vec(change, read)
         if vec is not None:
             indexes["vec"] = vec.to_json()
@@ -249,22 +250,27 @@ class IndexMaintainer:
             indexes["fusion"] = fusion
         return indexes
 
-    def _update_fusion(self, change: IndexChange, read: dict[int, tuple[Ids, Matrix]]) -> dict[str, Any] | None:
-        """The commit's calibration entry: the parent's, unless the live frames moved by more
-        than a tenth since it was computed (or the dimension changed, or on reindex); then
-        one computed from the commit's vectors (the parent's HNSW for segments it had, the
-        new segments exactly). ``None`` while the capsule has no vectors."""
+    def _calibrates(self, change: IndexChange) -> bool:
+        """Whether the commit computes a new calibration: it has vectors, and the live frames
+        moved by more than a tenth since the parent's entry was computed (or the dimension
+        changed, or on reindex)."""
         parent = change.parent
         dim = parent.manifest.embedding_dim
         if dim is None:
             dim = next((len(r.embedding) for r in change.rows if r.embedding is not None), None)
             if dim is None:
-                return None
+                return False
         frames = parent.manifest.frames_live + len(change.rows) - len(change.dead)
-        if not self.rebuild:
-            recorded = fusion_calibration(parent)
-            if not needs_calibration(recorded, frames, dim):
-                return dict(parent.manifest.indexes["fusion"])
+        return self.rebuild or needs_calibration(fusion_calibration(parent), frames, dim)
+
+    def _update_fusion(self, change: IndexChange, read: dict[int, tuple[Ids, Matrix]] | None) -> dict[str, Any] | None:
+        """The commit's calibration entry: the parent's, unless :meth:`_calibrates`; then one
+        computed from the commit's vectors (the parent's HNSW for segments it had, the new
+        segments exactly). ``None`` while the capsule has no vectors."""
+        parent = change.parent
+        if not self._calibrates(change):
+            return dict(parent.manifest.indexes["fusion"]) if "fusion" in parent.manifest.indexes else None
+        frames = parent.manifest.frames_live + len(change.rows) - len(change.dead)
         kept: dict[int, SegmentVectors] = {}
         if not self.rebuild:
             kept = {s.ref.offset: v for s, v in zip(parent.manifest.segments, vec_segments(parent), strict=True)}
@@ -315,7 +321,7 @@ class IndexMaintainer:
         index = self._lex.catch_up(state, read, lambda start: _tail_docs(snapshot, start), snapshot.next_frame_id)
         return LexIndex(index)
 
-    def _update_vec(self, change: IndexChange, read: dict[int, tuple[Ids, Matrix]]) -> VecState | None:
+    def _update_vec(self, change: IndexChange, read: dict[int, tuple[Ids, Matrix]] | None) -> VecState | None:
         """HNSW for every new segment of at least HNSW_MIN_ROWS frames with vectors; each
         extends the index of its largest input segment when it has one. Segments the parent
         already had are never read again."""
@@ -378,14 +384,17 @@ class IndexMaintainer:
 
 
 def _segment_vectors(
-    change: IndexChange, segment: SegmentEntry, read: dict[int, tuple[Ids, Matrix]]
+    change: IndexChange, segment: SegmentEntry, read: dict[int, tuple[Ids, Matrix]] | None
 ) -> tuple[Ids, Matrix]:
     """A segment of the commit's: its frame ids and unit vectors, read from its batches the first
-    time the commit asks (the HNSW build and the calibration both need them)."""
-    found = read.get(segment.ref.offset)
+    time the commit asks and kept in ``read`` (when given: the HNSW build and the calibration
+    both need them)."""
+    found = None if read is None else read.get(segment.ref.offset)
     if found is None:
         with np.errstate(over="ignore", invalid="ignore"):  # a vector too long for float32's norm
-            found = read[segment.ref.offset] = segment_vectors(change.batches(segment))
+            found = segment_vectors(change.batches(segment))
+        if read is not None:
+            read[segment.ref.offset] = found
     return found
 
 

@@ -9,6 +9,7 @@ import random
 import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -671,3 +672,31 @@ def test_several_hnsw_segments_are_searched_together(path: Path, monkeypatch: py
         for i in range(0, 300, 17):
             want = np.argsort(-(unit @ unit[i]), kind="stable")[:5].tolist()
             assert [h.frame_id for h in mem.search(vector=vectors[i], mode="vec", limit=5)] == want
+
+
+def test_a_commit_reads_a_new_segments_vectors_once(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The HNSW build and the calibration of the same commit share one read of the new segment's
+    vectors; a commit that repeats its parent's calibration keeps none for it."""
+    import memvid.index as index_module
+
+    monkeypatch.setattr(index_module, "HNSW_MIN_ROWS", 50)
+    reads: list[int] = []
+    real = index_module.segment_vectors
+
+    def counting(batches: Any) -> Any:
+        ids, matrix = real(batches)
+        reads.append(len(ids))
+        return ids, matrix
+
+    monkeypatch.setattr(index_module, "segment_vectors", counting)
+    vectors = np.random.default_rng(3).standard_normal((300, 16)).astype(np.float32)
+    with Memvid.create(path) as mem:
+        mem.put_many([{"text": f"doc {i}", "embedding": vectors[i]} for i in range(200)])
+        mem.commit()  # a 200-frame segment: its HNSW, and the first calibration
+        assert reads == [200]
+        assert index_module.fusion_calibration(mem._snapshot) is not None
+        reads.clear()
+        mem.put_many([{"text": f"doc {i}", "embedding": vectors[i]} for i in range(200, 205)])
+        mem.commit()  # +2.5%: the parent's calibration stands, no HNSW for 5 frames
+        assert reads == []
+        assert [h.frame_id for h in mem.search(vector=vectors[3], mode="vec", limit=1)] == [3]
