@@ -264,11 +264,13 @@ class IndexMaintainer:
         return self.rebuild or needs_calibration(fusion_calibration(parent), frames, dim)
 
     def _update_fusion(self, change: IndexChange, read: dict[int, tuple[Ids, Matrix]] | None) -> dict[str, Any] | None:
-        """The commit's calibration entry: the parent's, unless :meth:`_calibrates`; then one
-        computed from the commit's vectors (the parent's HNSW for segments it had, the new
-        segments exactly). ``None`` while the capsule has no vectors."""
+        """The commit's calibration entry. ``read`` is ``None`` when the commit does not
+        calibrate (:meth:`_calibrates`, asked once by :meth:`update`): the parent's entry
+        stands (``None`` while the capsule has no vectors). Otherwise it holds the new
+        segments' vectors the HNSW builds read, and the entry is computed from the commit's
+        vectors (the parent's HNSW for segments it had, the new segments exactly)."""
         parent = change.parent
-        if not self._calibrates(change):
+        if read is None:
             return dict(parent.manifest.indexes["fusion"]) if "fusion" in parent.manifest.indexes else None
         frames = parent.manifest.frames_live + len(change.rows) - len(change.dead)
         kept: dict[int, SegmentVectors] = {}
